@@ -1,41 +1,27 @@
 """A progress bar that also reads well after the run is over.
 
-In a notebook the bar is one line of text updated in place (a display handle), so the notebook stores
-its *final* state — "epoch 5/5: 100%|██████████| 315/315 ..." — which GitHub, nbviewer and slides show.
-In a terminal it is an ordinary tqdm bar.
+In a notebook the bar is text on stdout that redraws itself with carriage returns, so the notebook
+stores its *final* state — "epoch 5/5: 100%|██████████| 315/315 [...]" — which GitHub, nbviewer,
+slides and nbval all see (a widget bar would be stored as "0%"). In a terminal it is tqdm.auto's bar.
 
     >>> bar = progress_bar(total=100, enabled=True)   # doctest: +SKIP
 """
 from __future__ import annotations
+
+import sys
 
 from tqdm.auto import tqdm as auto_tqdm
 from tqdm.std import tqdm as text_tqdm
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where output can be updated in place)."""
+    """True inside a Jupyter kernel."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
         return False
     shell = get_ipython()
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-class _DisplayLine:
-    """A file-like object whose latest written line replaces one notebook output."""
-
-    def __init__(self) -> None:
-        from IPython.display import display
-        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
-
-    def write(self, text: str) -> None:
-        line = text.replace("\r", "\n").strip().splitlines()
-        if line:
-            self.handle.update({"text/plain": line[-1]}, raw=True)
-
-    def flush(self) -> None:
-        pass
 
 
 class _Silent:
@@ -55,10 +41,10 @@ class _Silent:
 
 
 def progress_bar(total: int, enabled: bool = True, initial: int = 0, unit: str = "it"):
-    """A tqdm bar over ``total`` steps: in-place text in a notebook, tqdm.auto elsewhere, or silent."""
+    """A tqdm bar over ``total`` steps: redrawn text in a notebook, tqdm.auto elsewhere, or silent."""
     if not enabled:
         return _Silent()
     if in_notebook():
-        return text_tqdm(total=total, initial=initial, unit=unit, file=_DisplayLine(), ncols=100,
-                         mininterval=0.2, dynamic_ncols=False)
-    return auto_tqdm(total=total, initial=initial, unit=unit, mininterval=0.2)
+        return text_tqdm(total=total, initial=initial, unit=unit, file=sys.stdout, ncols=100,
+                         mininterval=0.25)
+    return auto_tqdm(total=total, initial=initial, unit=unit, mininterval=0.25)

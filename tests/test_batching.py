@@ -1,0 +1,121 @@
+"""Batches must give exactly the batches DataLoader(TensorDataset(x, y)) gives."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import Batches, iterations_per_epoch
+
+sizes = st.integers(min_value=1, max_value=300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=sizes, batch_size=st.integers(1, 350), shuffle=st.booleans(), drop_last=st.booleans())
+def test_same_batches_as_dataloader(n, batch_size, shuffle, drop_last):
+    if drop_last and batch_size > n:
+        return  # covered by test_drop_last_with_batch_larger_than_data
+    x = torch.arange(n, dtype=torch.float32).unsqueeze(1)
+    y = torch.arange(n)
+    ours = Batches(x, y, batch_size, shuffle=shuffle, drop_last=drop_last, seed=1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+    assert len(ours) == len(loader) == iterations_per_epoch(n, batch_size, drop_last)
+    for epoch in range(2):
+        got = list(ours)
+        expected = list(loader)
+        assert [len(yb) for _, yb in got] == [len(yb) for _, yb in expected]
+        seen = torch.cat([yb for _, yb in got]) if got else torch.empty(0, dtype=torch.long)
+        # every sample at most once, and all of them unless drop_last cut the tail
+        assert len(set(seen.tolist())) == len(seen)
+        assert len(seen) == (n - n % batch_size if drop_last else n)
+        for xb, yb in got:  # x and y stay paired
+            assert torch.equal(xb.squeeze(1).long(), yb)
+        if not shuffle:
+            assert torch.equal(seen, torch.arange(len(seen)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(20, 200), batch_size=st.integers(1, 50), seed=st.integers(0, 2**31))
+def test_same_seed_same_epochs_and_new_order_each_epoch(n, batch_size, seed):
+    x = torch.arange(n)
+    orders_a = [torch.cat(list(Batches(x, None, batch_size, seed=seed))) for _ in range(1)]
+    batches = Batches(x, None, batch_size, seed=seed)
+    epoch1, epoch2 = torch.cat(list(batches)), torch.cat(list(batches))
+    again = Batches(x, None, batch_size, seed=seed)
+    assert torch.equal(torch.cat(list(again)), epoch1) and torch.equal(torch.cat(list(again)), epoch2)
+    assert torch.equal(orders_a[0], epoch1)
+    assert not torch.equal(epoch1, epoch2)  # a new permutation each epoch (n >= 20: equal by chance ~ 1/20!)
+    assert sorted(epoch1.tolist()) == list(range(n))
+
+
+def test_features_only_yields_tensors():
+    batches = Batches(torch.arange(10), batch_size=4, shuffle=False)
+    assert [b.tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert batches.batch_sizes() == [4, 4, 2]
+
+
+def test_batches_stay_views_without_shuffle():
+    x = torch.randn(12, 3)
+    first, *_ = Batches(x, batch_size=5, shuffle=False)
+    assert first.data_ptr() == x.data_ptr()  # no copy: a slice of the original tensor
+
+
+def test_seed_none_follows_torch_global_seed():
+    torch.manual_seed(3)
+    a = torch.cat(list(Batches(torch.arange(50), batch_size=7)))
+    torch.manual_seed(3)
+    b = torch.cat(list(Batches(torch.arange(50), batch_size=7)))
+    assert torch.equal(a, b)
+
+
+def test_state_dict_resumes_the_same_sequence():
+    batches = Batches(torch.arange(30), batch_size=4, seed=5)
+    list(batches)
+    state = batches.state_dict()
+    expected = torch.cat(list(batches))
+    other = Batches(torch.arange(30), batch_size=4, seed=99)
+    other.load_state_dict(state)
+    assert torch.equal(torch.cat(list(other)), expected)
+
+
+@pytest.mark.parametrize("n,b,drop,expected", [(1000, 64, False, 16), (1000, 64, True, 15), (10, 4, False, 3),
+                                                (10, 4, True, 2), (10, 10, True, 1), (10, 20, False, 1),
+                                                (10, 20, True, 0), (0, 3, False, 0)])
+def test_iterations_per_epoch(n, b, drop, expected):
+    assert iterations_per_epoch(n, b, drop) == expected
+
+
+@pytest.mark.parametrize("kwargs,error,words", [
+    ({"batch_size": 0}, ValueError, ["batch_size", "0"]),
+    ({"batch_size": -3}, ValueError, ["batch_size", "-3"]),
+    ({"batch_size": 2.5}, TypeError, ["batch_size", "2.5"]),
+    ({"batch_size": True}, TypeError, ["batch_size", "True"]),
+    ({"batch_size": 11, "drop_last": True}, ValueError, ["batch_size=11", "drop_last", "<= 10"]),
+    ({"shuffle": "yes"}, TypeError, ["shuffle", "'yes'"]),
+    ({"seed": -1}, ValueError, ["seed", "-1"]),
+])
+def test_bad_batches_arguments_say_what_would_work(kwargs, error, words):
+    args = {"x": torch.zeros(10, 2), "y": torch.zeros(10), "batch_size": 4} | kwargs
+    with pytest.raises(error) as info:
+        Batches(**args)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_length_mismatch():
+    with pytest.raises(ValueError, match=r"len\(x\)=10 and len\(y\)=9"):
+        Batches(torch.zeros(10, 2), torch.zeros(9), batch_size=2)
+
+
+def test_not_a_tensor():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        Batches([1, 2, 3], batch_size=2)
+
+
+def test_bad_iterations_per_epoch_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        iterations_per_epoch(10, 0)
+    with pytest.raises(ValueError, match="n_samples"):
+        iterations_per_epoch(-1, 2)
+    with pytest.raises(TypeError, match="drop_last"):
+        iterations_per_epoch(10, 2, drop_last=1)
