@@ -90,7 +90,8 @@ def test_every_quiz_file_is_valid_and_used():
 
 def test_no_machine_paths_in_tracked_files():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-    pattern = re.compile(r"(/work/|/root/|/home/\w|/tmp/datagen|/Users/)")
+    # (written with [k]-style classes so that this file does not match itself)
+    pattern = re.compile(r"(/wor[k]/|/roo[t]/|/hom[e]/\w|/tmp/datage[n]|/User[s]/)")
     for name in files:
         path = ROOT / name
         if path.suffix in {".npz", ".png"} or not path.is_file():
