@@ -21,9 +21,10 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from steady_client import SteadyNotebookClient  # noqa: E402
 
 PROBE = r'''
 import json as _json, time as _time, statistics as _st
@@ -67,7 +68,7 @@ def measure(path: Path) -> list[dict]:
     os.environ["COURSE_DEVICE"] = "cpu"
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+    client = SteadyNotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     for out in nb.cells[-1].outputs:

@@ -48,6 +48,6 @@ def progress_bar(total: int, enabled: bool = True, initial: int = 0, unit: str =
         # A fixed-width bar: the stored line then differs between runs only inside [...] (time, rate, loss),
         # which tests/nbval_sanitize.cfg blanks.
         return text_tqdm(total=total, initial=initial, unit=unit, file=sys.stdout, mininterval=0.25,
-                         bar_format="{desc}: {percentage:3.0f}%|{bar:25}| {n_fmt}/{total_fmt} "
+                         bar_format="{desc}{percentage:3.0f}%|{bar:25}| {n_fmt}/{total_fmt} "
                                     "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
     return auto_tqdm(total=total, initial=initial, unit=unit, mininterval=0.25)

@@ -69,3 +69,11 @@ def test_median_seconds_runs_warmup_and_repeats():
     assert len(calls) == 7 and seconds >= 0
     with pytest.raises(ValueError, match="repeats"):
         cu.median_seconds(lambda: None, repeats=0)
+
+
+def test_check_finite_counts_bad_values_and_accepts_huge_finite_ones():
+    from course_utils.checks import check_finite
+    check_finite("x", torch.tensor([3e38, 3e38]))  # the sum overflows, the values are fine
+    check_finite("labels", torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="x contains 2 NaN or infinite"):
+        check_finite("x", torch.tensor([1.0, float("nan"), float("-inf")]))

@@ -307,3 +307,14 @@ def test_history_round_trips_and_plots_every_axis():
         h.plot(x="steps")
     assert h.plot(x="epoch").get_lines()[0].get_xdata()[-1] == pytest.approx(3.0)
     plt.close("all")
+
+
+def test_notebook_progress_bar_is_redrawn_text_on_stdout_ending_in_its_final_state(capsys, monkeypatch):
+    import course_utils.progress as progress
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    train(mlp(), toy_classification(40), epochs=2, batch_size=16, lr=0.1, progress=True)
+    captured = capsys.readouterr()
+    final = captured.out.replace("\r", "\n").strip().splitlines()[-1]
+    assert captured.err == ""
+    assert final.startswith("epoch 2/2: 100%|") and "| 6/6 [" in final and "loss=" in final
+    assert ": :" not in captured.out
