@@ -53,7 +53,8 @@ def batches_vs_dataloader(x, y, batch_size, device, repeats):
     ours = cu.Batches(x, y, batch_size, shuffle=True, seed=0)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(0) if device.type == "cpu" else None)
-    epoch_with(ours, model, opt), epoch_with(loader, model, opt)  # warm-up
+    epoch_with(ours, model, opt)  # warm-up, both
+    epoch_with(loader, model, opt)
     ratios, ours_t, theirs_t = [], [], []
     for _ in range(repeats):
         t_ours = timed(lambda: epoch_with(ours, model, opt), device)

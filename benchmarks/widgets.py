@@ -15,7 +15,6 @@ The course's target: a slider that only redraws answers in under 0.15 s (median,
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from steady_client import SteadyNotebookClient  # noqa: E402
+from run_notebook import execute  # noqa: E402
 
 PROBE = r'''
 import json as _json, time as _time, statistics as _st
@@ -65,12 +64,9 @@ print("@@WIDGETS@@" + _json.dumps(_report))
 
 
 def measure(path: Path) -> list[dict]:
-    os.environ["COURSE_DEVICE"] = "cpu"
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    client = SteadyNotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    execute(nb, path.parent)
     for out in nb.cells[-1].outputs:
         text = out.get("text", "")
         if "@@WIDGETS@@" in text:

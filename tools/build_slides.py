@@ -84,6 +84,11 @@ def exporter() -> SlidesExporter:
     )
 
 
+def shown(path: Path) -> Path:
+    """``path`` relative to the repository when it lies inside it (shorter to read), else as it is."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def uses_tex(nb) -> bool:
     return any(cell.cell_type == "markdown" and TEX.search(cell.source) for cell in nb.cells)
 
@@ -102,7 +107,7 @@ def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
         target = out_dir / f"{path.stem}.slides.html"
         target.write_text(body, encoding="utf-8")
         written.append(target)
-        print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+        print(f"wrote {shown(target)}")
     return written
 
 
@@ -110,8 +115,8 @@ def main(argv: list[str]) -> None:
     out_dir = Path(argv[0]) if argv else ROOT / "build" / "slides"
     paths = [Path(a) for a in argv[1:]] or None
     build(out_dir.resolve(), paths)
-    shown = out_dir.resolve().relative_to(ROOT) if out_dir.resolve().is_relative_to(ROOT) else out_dir
-    print(f"Open {shown / '00_start_here.slides.html'} in a browser (offline is fine); 's' opens the speaker view.")
+    print(f"Open {shown(out_dir.resolve() / '00_start_here.slides.html')} in a browser (offline is fine); "
+          "'s' opens the speaker view.")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from steady_client import SteadyNotebookClient  # noqa: E402
 
 
-def run(path: Path) -> float:
+def execute(nb: nbformat.NotebookNode, folder: Path) -> float:
+    """Run ``nb`` in place, top to bottom, in a fresh kernel on the CPU working in ``folder``; return seconds."""
     os.environ["COURSE_DEVICE"] = "cpu"  # stored outputs come from the CPU, where runs are deterministic
-    nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     SteadyNotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - start
+                         resources={"metadata": {"path": str(folder)}}).execute()
+    return time.perf_counter() - start
+
+
+def run(path: Path) -> float:
+    """Execute the notebook at ``path`` and store its outputs, streams coalesced; return seconds."""
+    nb = nbformat.read(path, as_version=4)
+    seconds = execute(nb, path.parent)
     nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     nbformat.write(nb, path)
     return seconds
