@@ -58,7 +58,8 @@ def test_readme_has_two_one_line_commands_and_ci_runs_the_test_one():
     commands = quick_start_commands()
     assert len(commands) == 2
     open_course, run_tests = commands
-    assert "jupyter lab notebooks/00_start_here.ipynb" in open_course
+    # rooted at the repository, so README and the links between notebooks resolve in JupyterLab
+    assert "jupyter lab --ServerApp.root_dir=. notebooks/00_start_here.ipynb" in open_course
     assert "-r requirements.txt" in open_course and "-r requirements.txt" in run_tests
     assert run_tests.endswith("-m pytest")
     assert run_tests in (ROOT / ".ci" / "run").read_text().splitlines()
