@@ -3,22 +3,31 @@
 Each module holds one idea; every name below can be imported from ``course_utils`` directly::
 
     from course_utils import load_dataset, Batches, train, pick_device
+
+Importing the package sets PyTorch to one CPU thread, the course-wide policy (``use_cpu_threads``
+says why; ``COURSE_THREADS=n`` chooses another number).
 """
 from .batching import Batches, iterations_per_epoch
 from .checkpoints import CheckpointError
-from .data import Dataset, DataFileError, load_dataset
-from .devices import describe_device, pick_device
+from .data import Dataset, DataFileError, Split, load_dataset
+from .devices import describe_device, pick_device, use_cpu_threads
+from .gradient_noise import GradientNoise, gradient_noise, noise_scale, per_sample_grads
 from .history import History
 from .measuring import activation_bytes, median_seconds, synchronize
 from .plots import COLORS, mark_epochs, use_course_style
 from .quiz import load_quiz, show_quiz
+from .schedules import lr_schedule, scaled_lr
 from .seeding import seed_everything
-from .training import BatchTooLargeError, evaluate, train
+from .sharpness import sharpness
+from .speed import StepsToTarget, Throughput, fit_steps, saved_bytes, steps_to_target, throughput
+from .training import BatchTooLargeError, evaluate, train, train_epoch, train_step
 from .widgets import batch_size_choices, batch_size_slider, lr_slider, safe
 
+use_cpu_threads()
 
 __all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "DataFileError", "Dataset",
-           "History", "activation_bytes", "batch_size_choices", "batch_size_slider", "describe_device",
-           "evaluate", "iterations_per_epoch", "load_dataset", "load_quiz", "lr_slider", "mark_epochs",
-           "median_seconds", "pick_device", "safe", "seed_everything", "show_quiz", "synchronize", "train",
-           "use_course_style"]
+           "GradientNoise", "History", "Split", "StepsToTarget", "Throughput", "activation_bytes", "fit_steps",
+           "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
+           "iterations_per_epoch", "load_dataset", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
+           "median_seconds", "pick_device", "safe", "scaled_lr", "seed_everything", "sharpness", "show_quiz",
+           "synchronize", "train", "train_epoch", "train_step", "use_course_style", "use_cpu_threads"]

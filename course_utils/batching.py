@@ -8,8 +8,12 @@
     >>> [len(xb) for xb, yb in Batches(x, x, batch_size=4)]
     [4, 4, 2]
 
-``Batches`` gives the batches ``DataLoader(TensorDataset(x, y), batch_size, shuffle, drop_last)``
-gives, but it slices whole tensors instead of collating one sample at a time, so it is much faster.
+``Batches`` follows the rules of ``DataLoader(TensorDataset(x, y), batch_size, shuffle, drop_last)``:
+the same number of batches, the same sizes in the same order, every sample exactly once per epoch
+(``drop_last`` aside), a new order each epoch when shuffling, and fresh tensors that you may change
+without changing the dataset. What is *not* the same is the order itself: ``DataLoader`` draws its
+permutation from its own random stream, ``Batches`` from a generator seeded by ``seed``. It slices whole
+tensors instead of collating one sample at a time, so it is much faster.
 """
 from __future__ import annotations
 
@@ -35,14 +39,20 @@ def iterations_per_epoch(n_samples: int, batch_size: int, drop_last: bool = Fals
     return n_samples // batch_size if drop_last else -(-n_samples // batch_size)
 
 
+def _same(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
 class Batches:
     """Iterate ``(xb, yb)`` batches of ``x`` and ``y`` — one pass over the data is one epoch.
 
-    Same batches as ``DataLoader(TensorDataset(x, y), batch_size, shuffle, drop_last)``: ``len()`` is the
+    The rules of ``DataLoader(TensorDataset(x, y), batch_size, shuffle, drop_last)``: ``len()`` is the
     number of batches, the last one is smaller unless ``drop_last``, every sample comes once per epoch,
-    and with ``shuffle`` each new ``for`` loop (each epoch) uses a new random order. The same ``seed``
-    gives the same sequence of epochs. Batches stay on the device the tensors are on. With ``y=None``
-    each batch is just ``xb``.
+    and with ``shuffle`` each new ``for`` loop (each epoch) uses a new random order (drawn from this
+    object's own generator: the same ``seed`` gives the same sequence of epochs, but not DataLoader's
+    order). Each batch is a new tensor: changing it in place never changes ``x`` or ``y``. Batches stay on
+    the device the tensors are on. With ``y=None`` each batch is just ``xb``. ``batch_size`` may be
+    changed between epochs (a batch that grows during training).
 
     >>> x, y = torch.randn(100, 3), torch.randint(0, 2, (100,))
     >>> batches = Batches(x, y, batch_size=32, seed=0)
@@ -61,17 +71,27 @@ class Batches:
             if y.device != x.device:
                 raise ValueError(f"x and y must be on the same device, got x on {x.device} and y on {y.device}")
         self.y = y
-        self.batch_size = check_positive_int("batch_size", batch_size)
         self.shuffle = check_bool("shuffle", shuffle)
         self.drop_last = check_bool("drop_last", drop_last)
-        if drop_last and batch_size > len(x):
-            raise ValueError(f"batch_size={batch_size} is larger than the {len(x)} samples, so with "
-                             f"drop_last=True an epoch has no batch at all; use batch_size <= {len(x)} "
-                             "or drop_last=False")
+        self.batch_size = batch_size
         if seed is None:  # follow the global torch seed, as DataLoader does
             seed = int(torch.randint(0, 2**62, (1,)).item())
         self.seed = check_non_negative_int("seed", seed)
         self.generator = torch.Generator().manual_seed(self.seed)
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per batch (the last batch of an epoch may have fewer)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        value = check_positive_int("batch_size", value)
+        if self.drop_last and value > len(self.x):
+            raise ValueError(f"batch_size={value} is larger than the {len(self.x)} samples, so with "
+                             f"drop_last=True an epoch has no batch at all; use batch_size <= {len(self.x)} "
+                             "or drop_last=False")
+        self._batch_size = value
 
     def __len__(self) -> int:
         return iterations_per_epoch(len(self.x), self.batch_size, self.drop_last)
@@ -87,16 +107,19 @@ class Batches:
 
     def __iter__(self) -> Iterator:
         x, y = self.x, self.y
-        if self.shuffle:  # one gather per epoch; then every batch is a cheap slice (a view)
+        if self.shuffle:  # one gather per epoch makes a shuffled copy; every batch is then a slice of it
             order = torch.randperm(len(x), generator=self.generator).to(x.device)
             x = x[order]
             y = y[order] if y is not None else None
+            fresh = _same
+        else:  # slices of the dataset itself: copy each one, so changing a batch never changes the data
+            fresh = torch.clone
         b = self.batch_size
         for start in range(0, len(self) * b, b):
             if y is None:
-                yield x[start:start + b]
+                yield fresh(x[start:start + b])
             else:
-                yield x[start:start + b], y[start:start + b]
+                yield fresh(x[start:start + b]), fresh(y[start:start + b])
 
     def state_dict(self) -> dict:
         """The random state, so a resumed run shuffles exactly as an uninterrupted one."""

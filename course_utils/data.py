@@ -36,9 +36,28 @@ DESCRIPTIONS = {
     "regression": (
         "A synthetic house-price problem: 3 features on very different scales (floor area in m², number "
         "of rooms, distance to the centre in metres) and a price that is a linear function of them plus "
-        "noise; 800 training and 200 test samples. Because the spreads of the features differ by a factor of thousands, "
-        "plain gradient descent struggles until the features are standardized."),
+        "noise; 800 training and 200 test samples. The spreads of the features differ by a factor of "
+        "thousands, so one learning rate cannot suit them all: notebook 01 shows plain gradient descent "
+        "on the raw features, then on standardized ones."),
 }
+
+
+class Split(tuple):
+    """The ``(x, y)`` pair of one part of a Dataset that also knows its name ("train" or "test").
+
+    >>> data = load_dataset("digits")
+    >>> x, y = data.test            # unpacks like any pair
+    >>> data.test.name
+    'test'
+    """
+
+    def __new__(cls, x: torch.Tensor, y: torch.Tensor, name: str) -> "Split":
+        split = super().__new__(cls, (x, y))
+        split.name = name
+        return split
+
+    def __repr__(self) -> str:
+        return f"Split({self.name!r}: {len(self[0])} samples)"
 
 
 class DataFileError(RuntimeError):
@@ -51,6 +70,7 @@ class Dataset:
 
     ``x_*`` are float32 features of shape ``(N, D)``; ``y_*`` are int64 class labels ``(N,)``
     (``n_classes`` set) or float32 regression targets ``(N,)`` (``n_classes`` is None).
+    ``data.train`` and ``data.test`` are the two parts as named ``(x, y)`` pairs.
     """
 
     name: str
@@ -60,6 +80,16 @@ class Dataset:
     y_test: torch.Tensor
     n_classes: int | None
     description: str
+
+    @property
+    def train(self) -> Split:
+        """``(x_train, y_train)``, named "train": ``train(model, data.train, ...)``."""
+        return Split(self.x_train, self.y_train, "train")
+
+    @property
+    def test(self) -> Split:
+        """``(x_test, y_test)``, named "test": ``train(..., val_data=data.test)``, ``evaluate(model, data.test)``."""
+        return Split(self.x_test, self.y_test, "test")
 
     @property
     def n_features(self) -> int:

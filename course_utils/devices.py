@@ -1,16 +1,27 @@
-"""Which device trains: CUDA GPU, else Apple MPS, else CPU — and saying so out loud.
+"""Which device trains — CUDA GPU, else Apple MPS, else CPU — said out loud; and how many CPU threads.
 
     >>> device = pick_device()          # cuda if there is one, else mps, else cpu
     >>> describe_device(device)         # 'CPU: 2 cores, 23.4 GiB memory (no GPU found)'
     'CPU: ...'
 
 Set the environment variable ``COURSE_DEVICE=cpu`` (or call ``pick_device("cpu")``) to force one.
+Memory and waiting use PyTorch's device-generic ``torch.accelerator`` API, so CUDA and MPS (and any
+other accelerator PyTorch supports) take the same path.
+
+**CPU threads, course-wide.** ``import course_utils`` calls ``use_cpu_threads()``, which sets PyTorch to
+**one** CPU thread (the environment variable ``COURSE_THREADS=n`` chooses another number). Two reasons:
+(1) results are then bitwise the same on every machine — the sum of many numbers split over a
+different number of threads is rounded differently — so the stored outputs of the notebooks come out
+again on a learner's laptop; (2) the course's models are small: on the 2-core reference machine two
+threads made them 4–20× *slower* (see ``benchmarks/README.md``). It does not affect a GPU.
 """
 from __future__ import annotations
 
 import os
 
 import torch
+
+from .checks import check_positive_int
 
 DEVICE_NAMES = ("cuda", "mps", "cpu")
 
@@ -53,6 +64,20 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     return torch.device(prefer)
 
 
+def accelerator_memory(device: torch.device) -> tuple[int, int] | None:
+    """``(free, total)`` bytes of a GPU's memory, or None for the CPU (or if PyTorch cannot tell)."""
+    if device.type == "cpu":
+        return None
+    try:
+        if hasattr(torch.accelerator, "get_memory_info"):
+            return tuple(torch.accelerator.get_memory_info(device))  # torch >= 2.10, CUDA and others
+        if device.type == "cuda":
+            return tuple(torch.cuda.mem_get_info(device))
+    except (RuntimeError, ValueError):
+        pass
+    return None
+
+
 def _system_memory_gib() -> float | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -64,7 +89,7 @@ def describe_device(device: str | torch.device | None = None) -> str:
     """One line saying which device is used, its name and memory.
 
     >>> describe_device("cpu")    # doctest: +SKIP
-    'CPU: 2 cores, 23.4 GiB memory (no CUDA or MPS GPU found, so the course trains on the CPU)'
+    'CPU: 2 cores, 23.4 GiB memory, 1 PyTorch thread (no CUDA or MPS GPU found, so the course trains on the CPU)'
     """
     device = pick_device(device)
     if device.type == "cuda":
@@ -76,8 +101,33 @@ def describe_device(device: str | torch.device | None = None) -> str:
         return f"Apple MPS GPU{shared}"
     memory = _system_memory_gib()
     size = f", {memory:.1f} GiB memory" if memory else ""
-    reason = ("" if not any(_available(k) for k in ("cuda", "mps"))
-              else " (a GPU is present but CPU was asked for)")
-    if not reason:
-        reason = " (no CUDA or MPS GPU found, so the course trains on the CPU)"
-    return f"CPU: {os.cpu_count()} cores{size}{reason}"
+    threads = torch.get_num_threads()
+    reason = (" (a GPU is present but CPU was asked for)" if any(_available(k) for k in ("cuda", "mps"))
+              else " (no CUDA or MPS GPU found, so the course trains on the CPU)")
+    return f"CPU: {os.cpu_count()} cores{size}, {threads} PyTorch thread{'s' * (threads != 1)}{reason}"
+
+
+def use_cpu_threads(threads: int | None = None) -> int:
+    """Set how many CPU threads PyTorch uses: ``threads``, else ``$COURSE_THREADS``, else 1. Returns it.
+
+    The course's policy is one thread (see this module's docstring for why); call
+    ``use_cpu_threads(4)`` to try more on a big CPU, e.g. when measuring speed in notebook 07.
+
+    >>> use_cpu_threads()
+    1
+    """
+    source = "threads"
+    if threads is None:
+        text = os.environ.get("COURSE_THREADS", "").strip()
+        if text:
+            source = "the environment variable COURSE_THREADS"
+            try:
+                threads = int(text)
+            except ValueError:
+                raise ValueError(f"{source} must be a whole number such as 1 or 4, got {text!r}") from None
+        else:
+            threads = 1
+    threads = check_positive_int(source, threads)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

@@ -2,16 +2,14 @@
 
     >>> data = load_dataset("mnist1d")
     >>> model = torch.nn.Sequential(torch.nn.Linear(40, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
-    >>> history = train(model, data, epochs=5, batch_size=64, lr=0.1, val_data=data)   # doctest: +SKIP
-    >>> evaluate(model, (data.x_test, data.y_test))                                     # doctest: +SKIP
+    >>> history = train(model, data, epochs=5, batch_size=64, lr=0.1, val_data=data.test)   # doctest: +SKIP
+    >>> evaluate(model, data.test)                                                        # doctest: +SKIP
     {'loss': 1.21..., 'accuracy': 0.56...}
 
-Written out by hand, one epoch of ``train`` is::
-
-    for xb, yb in Batches(x, y, batch_size):     # one iteration per batch
-        loss = loss_fn(model(xb), yb)            # forward + loss
-        optimizer.zero_grad(); loss.backward()   # backward
-        optimizer.step(); scheduler.step()       # update (the scheduler steps every iteration)
+The code is the loop you write by hand: ``train_step`` is one iteration, ``train_epoch`` one pass over
+the batches, ``train`` the epochs around them (plus checks, checkpoints and the progress bar).
+What each iteration and epoch leaves behind is recorded by ``History``; saving and resuming live in
+``checkpoints``.
 """
 from __future__ import annotations
 
@@ -25,28 +23,33 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .batching import Batches
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .batching import Batches, iterations_per_epoch
+from .checkpoints import CheckpointError, resume_training, save_training
 from .checks import (check_bool, check_finite, check_non_negative_float, check_non_negative_int,
                      check_positive_float, check_positive_int, check_tensor)
 from .data import Dataset
-from .devices import describe_device, pick_device
+from .devices import accelerator_memory, describe_device, pick_device
 from .history import History
 from .progress import progress_bar
-from .seeding import seed_everything
+from .seeding import private_torch_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 Data = Dataset | tuple[torch.Tensor, torch.Tensor]
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class BatchTooLargeError(RuntimeError):
     """The batch does not fit in the device's memory (CUDA/MPS out of memory)."""
 
 
+# ---- data and loss ---------------------------------------------------------------------------------------
 def as_pair(data: Data, name: str, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` from a pair or from a ``Dataset`` (its ``split``: "train" or "test"), checked."""
+    """``(x, y)`` from a pair, a ``data.train`` / ``data.test`` split, or (for training data) a Dataset."""
     if isinstance(data, Dataset):
-        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if split != "train":
+            raise TypeError(f"{name}={data!r} is a whole Dataset: say which part you mean, e.g. "
+                            f"{name}=data.test (the held-out test split) or {name}=(x_val, y_val)")
+        x, y = data.x_train, data.y_train
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
     else:
@@ -70,14 +73,22 @@ def _mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nn.functional.mse_loss(output, target)
 
 
-def default_loss(y: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def default_loss(y: torch.Tensor) -> Loss:
     """Cross-entropy for integer class labels, mean squared error for float targets."""
     return _mse if y.is_floating_point() else nn.functional.cross_entropy
 
 
 def make_optimizer(params, optimizer: str | Callable, lr: float, momentum: float = 0.0,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Build "sgd", "adam" or "adamw", or call ``optimizer(params)`` if it is a function."""
+    """Build "sgd", "adam" or "adamw", or call ``optimizer(params)`` if it is a function.
+
+    ``params`` is turned into a list first, so a function may use it more than once (e.g. for two
+    parameter groups).
+
+    >>> make_optimizer(nn.Linear(2, 1).parameters(), "sgd", lr=0.1).defaults["lr"]
+    0.1
+    """
+    params = list(params)
     if callable(optimizer):
         made = optimizer(params)
         if not isinstance(made, torch.optim.Optimizer):
@@ -95,35 +106,45 @@ def make_optimizer(params, optimizer: str | Callable, lr: float, momentum: float
                      f"got {optimizer!r}")
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
+# ---- out of memory -----------------------------------------------------------------------------------------
+ALLOCATION_FAILURES = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed",
+                       "cudnn_status_not_enough_workspace", "failed to allocate")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device allocation failure: ``torch.OutOfMemoryError`` or a cuBLAS/cuDNN/MPS one."""
     return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+        isinstance(exc, RuntimeError) and any(words in str(exc).lower() for words in ALLOCATION_FAILURES))
 
 
-def _too_large(batch_size: int, device: torch.device) -> BatchTooLargeError:
+def batch_too_large(what: str, batch_size: int, device: torch.device) -> BatchTooLargeError:
+    """Free the device's cached memory and build the error to raise.
+
+    Call it *after* leaving the ``except`` block: while the exception is being handled its traceback
+    still holds the failed step's tensors, and emptying the cache then frees nothing.
+    """
     gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        free, total = torch.cuda.mem_get_info(device)
-        memory = f"{total / 2**30:.1f} GiB in all, {free / 2**30:.1f} GiB free after emptying the cache"
-    else:
-        if device.type == "mps":
-            torch.mps.empty_cache()
-        memory = describe_device(device)
+    if device.type != "cpu":
+        torch.accelerator.empty_cache()
+    memory = accelerator_memory(device)
+    said = (f"{memory[1] / 2**30:.1f} GiB in all, {memory[0] / 2**30:.1f} GiB free after emptying the cache"
+            if memory else describe_device(device))
     smaller = max(1, batch_size // 2)
-    return BatchTooLargeError(
-        f"batch_size={batch_size} does not fit in the memory of the {device.type} device ({memory}). "
-        f"Try batch_size={smaller}, or keep the batch and split it with grad_accum_steps=2.")
+    advice = (f"Try {what}={smaller}, or keep the batch and split it with grad_accum_steps=2."
+              if what == "batch_size" else f"Try {what}={smaller}.")
+    return BatchTooLargeError(f"{what}={batch_size} does not fit in the memory of the {device.type} device "
+                              f"({said}). {advice}")
 
 
+# ---- evaluation ----------------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Data, loss: Callable | None = None, batch_size: int = 2048,
+def evaluate(model: nn.Module, data: Data, loss: Loss | None = None, batch_size: int = 2048,
              device: str | torch.device | None = None) -> dict:
     """Mean loss over all samples (and accuracy for class labels, else None) without changing the model.
 
-    ``data`` is an ``(x, y)`` pair or a Dataset (its test split).
+    ``data`` is an ``(x, y)`` pair or a split such as ``data.test`` or ``data.train``.
 
-    >>> evaluate(model, (x, y))            # doctest: +SKIP
+    >>> evaluate(model, data.test)            # doctest: +SKIP
     {'loss': 0.93, 'accuracy': 0.71}
     """
     if not isinstance(model, nn.Module):
@@ -134,7 +155,7 @@ def evaluate(model: nn.Module, data: Data, loss: Callable | None = None, batch_s
     loss_fn = loss or default_loss(y)
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
+    total_loss, correct, out_of_memory = 0.0, 0, False
     try:
         for xb, yb in Batches(x, y, batch_size, shuffle=False, seed=0):
             xb, yb = xb.to(device), yb.to(device)
@@ -142,12 +163,14 @@ def evaluate(model: nn.Module, data: Data, loss: Callable | None = None, batch_s
             total_loss += float(loss_fn(out, yb)) * len(xb)
             if not y.is_floating_point():
                 correct += int((out.argmax(dim=1) == yb).sum())
-    except Exception as exc:
-        if _is_out_of_memory(exc):
-            raise _too_large(batch_size, device) from None
-        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an allocation failure
+        if not is_out_of_memory(exc):
+            raise
+        out_of_memory = True
     finally:
         model.train(was_training)
+    if out_of_memory:  # outside the except block, so the failed batch's tensors can be freed
+        raise batch_too_large("evaluate's batch_size", batch_size, device)
     return {"loss": total_loss / len(x), "accuracy": None if y.is_floating_point() else correct / len(x)}
 
 
@@ -156,34 +179,112 @@ def _model_device(model: nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
-def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int, lr: float,
+# ---- the loop --------------------------------------------------------------------------------------------------
+def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, loss_fn: Loss,
+               optimizer: torch.optim.Optimizer, scheduler=None, grad_accum_steps: int = 1) -> torch.Tensor:
+    """One iteration: forward → loss → backward → update. Returns the batch's mean loss (0-d, detached).
+
+    With ``grad_accum_steps=k`` the batch is split into k micro-batches whose gradients add up, each
+    loss weighted by its share of the batch, before the one update: the same step, less memory at a time.
+
+    >>> loss = train_step(model, xb, yb, nn.functional.cross_entropy, optimizer)   # doctest: +SKIP
+    """
+    optimizer.zero_grad(set_to_none=True)
+    if grad_accum_steps == 1:
+        loss = loss_fn(model(xb), yb)                 # forward + loss
+        loss.backward()                               # backward: a gradient for every parameter
+    else:
+        loss = torch.zeros((), device=xb.device)
+        for xm, ym in zip(xb.tensor_split(grad_accum_steps), yb.tensor_split(grad_accum_steps)):
+            if len(xm):
+                part = loss_fn(model(xm), ym) * (len(xm) / len(xb))
+                part.backward()                       # gradients add up in .grad
+                loss += part.detach()
+    optimizer.step()                                  # update: p -= lr * p.grad (for plain SGD)
+    if scheduler is not None:
+        scheduler.step()                              # schedules count iterations, not epochs
+    return loss.detach()
+
+
+def train_epoch(model: nn.Module, batches: Batches, loss_fn: Loss, optimizer: torch.optim.Optimizer, *,
+                scheduler=None, grad_accum_steps: int = 1, history: History, epoch: int,
+                clock: Callable[[], float] = time.perf_counter, bar=None) -> None:
+    """One epoch: a ``train_step`` for every batch, each recorded in ``history``; stops if the loss is NaN."""
+    for xb, yb in batches:
+        lr = optimizer.param_groups[0]["lr"]
+        loss = train_step(model, xb, yb, loss_fn, optimizer, scheduler, grad_accum_steps)
+        history.record(loss, lr=lr, batch_size=len(xb), epoch=epoch, seconds=clock())
+        if bar is not None:
+            bar.update(1)
+        if history.diverged:
+            return
+    history.flush()
+
+
+def _check_batch_size(batch_size: int | Callable[[int], int], epochs: int, n: int, drop_last: bool,
+                      grad_accum_steps: int) -> list[int]:
+    """The batch size of each epoch 1..epochs, checked."""
+    if callable(batch_size):
+        sizes = []
+        for epoch in range(1, epochs + 1):
+            value = batch_size(epoch)
+            try:
+                sizes.append(check_positive_int(f"batch_size({epoch})", value))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{exc}; batch_size, when a function, maps the epoch (1, 2, ...) to a "
+                                "batch size, e.g. lambda epoch: 32 * 2 ** ((epoch - 1) // 5)") from None
+    else:
+        sizes = [check_positive_int("batch_size", batch_size)] * epochs
+    for epoch, size in enumerate(sizes, start=1):
+        name = "batch_size" if not callable(batch_size) else f"batch_size({epoch})"
+        if drop_last and size > n:
+            raise ValueError(f"{name}={size} is larger than the {n} samples, so with drop_last=True an epoch "
+                             f"has no batch at all; use {name} <= {n} or drop_last=False")
+        if grad_accum_steps > size:
+            raise ValueError(f"grad_accum_steps={grad_accum_steps} splits each batch into that many micro-batches, "
+                             f"so it must be at most {name}={size}")
+    return sizes
+
+
+def _describe(optimizer: torch.optim.Optimizer, scheduler) -> dict:
+    """What a checkpoint remembers of the optimizer and scheduler, to refuse resuming with others."""
+    plain = (bool, int, float, str, type(None))
+    settings = {k: v for k, v in optimizer.defaults.items() if isinstance(v, plain)}
+    return {"optimizer_used": f"{type(optimizer).__name__}({settings})",
+            "scheduler_used": type(scheduler).__name__ if scheduler is not None else None}
+
+
+def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int | Callable[[int], int], lr: float,
           optimizer: str | Callable = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
-          loss: Callable | None = None, scheduler: Callable | None = None, grad_accum_steps: int = 1,
-          val_data: Data | None = None, device: str | torch.device | None = None, seed: int = 0,
-          progress: bool = True, checkpoint: str | os.PathLike | None = None, shuffle: bool = True,
-          drop_last: bool = False) -> History:
+          loss: Loss | None = None, scheduler: Callable | None = None, grad_accum_steps: int = 1,
+          val_data: Data | None = None, eval_train: bool = False, device: str | torch.device | None = None,
+          seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
+          shuffle: bool = True, drop_last: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs of mini-batches of ``batch_size``; return the History.
 
     One iteration = one batch = one parameter update; one epoch = ⌈N / batch_size⌉ iterations.
-    ``scheduler`` is a function ``optimizer -> LRScheduler`` stepped once per iteration.
-    ``grad_accum_steps=k`` splits each batch into k micro-batches and adds their gradients before the
-    one update, so the update equals that of the whole batch with less memory at a time.
+    ``batch_size`` may be a function ``epoch -> B`` (epochs counted from 1) for a batch that grows.
+    ``scheduler`` is a function ``optimizer -> LRScheduler``, stepped once per iteration.
+    ``grad_accum_steps=k`` splits each batch into k micro-batches (see ``train_step``).
+    ``val_data`` is held-out data, e.g. ``data.test``, evaluated at every epoch end; ``eval_train=True``
+    also evaluates the end-of-epoch model on the whole training set (``History.train_loss``).
+    ``seed`` fixes the batch order and the random numbers the run draws (e.g. dropout) without
+    touching Python's, NumPy's or torch's global random state.
     ``checkpoint=path`` saves at every epoch end and resumes from the file if it exists.
     Stop it any time (Jupyter's stop button): you get the History so far, ``interrupted=True``.
 
     >>> history = train(model, (x, y), epochs=3, batch_size=32, lr=0.05, progress=False)   # doctest: +SKIP
     """
+    # -- check every argument before touching anything
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (e.g. nn.Linear(40, 10)), got {type(model).__name__}")
     epochs = check_non_negative_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
+    if not callable(batch_size):
+        check_positive_int("batch_size", batch_size)
     lr = check_positive_float("lr", lr)
     momentum = check_non_negative_float("momentum", momentum)
     weight_decay = check_non_negative_float("weight_decay", weight_decay)
     grad_accum_steps = check_positive_int("grad_accum_steps", grad_accum_steps)
-    if grad_accum_steps > batch_size:
-        raise ValueError(f"grad_accum_steps={grad_accum_steps} splits each batch into that many micro-batches, "
-                         f"so it must be at most batch_size={batch_size}")
     if not (isinstance(optimizer, str) or callable(optimizer)):
         raise TypeError(f"optimizer must be 'sgd', 'adam', 'adamw' or a function, got {optimizer!r}")
     if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
@@ -196,146 +297,83 @@ def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int, l
         raise TypeError(f"loss must be a function (output, target) -> scalar tensor, got {loss!r}")
     seed = check_non_negative_int("seed", seed)
     check_bool("progress", progress)
+    check_bool("eval_train", eval_train)
+    check_bool("shuffle", shuffle)
+    check_bool("drop_last", drop_last)
     x, y = as_pair(train_data, "train_data")
     val = as_pair(val_data, "val_data", split="test") if val_data is not None else None
+    sizes = _check_batch_size(batch_size, epochs, len(x), drop_last, grad_accum_steps)
 
+    # -- set up: device, batches, optimizer, scheduler, history (or all of them from a checkpoint)
     device = pick_device(device)
     model.to(device)
     x, y = x.to(device), y.to(device)
     loss_fn = loss or default_loss(y)
-    seed_everything(seed)
-    batches = Batches(x, y, batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+    batches = Batches(x, y, sizes[0] if sizes else 1, shuffle=shuffle, drop_last=drop_last, seed=seed)
     opt = make_optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
     sched = scheduler(opt) if scheduler is not None else None
     if sched is not None and not hasattr(sched, "step"):
         raise TypeError(f"scheduler must return an LRScheduler (something with .step()), got {type(sched).__name__}")
-    history = History(iterations_per_epoch=len(batches))
-    config = {"n_samples": len(x), "batch_size": batch_size, "lr": lr,
-              "optimizer": optimizer if isinstance(optimizer, str) else "function", "momentum": momentum,
-              "weight_decay": weight_decay, "grad_accum_steps": grad_accum_steps, "seed": seed,
-              "shuffle": shuffle, "drop_last": drop_last}
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TypeError("scheduler returned ReduceLROnPlateau, which needs a metric at every step; train steps "
+                        "its scheduler every iteration without one. Use a schedule of the iteration count "
+                        "(LinearLR, CosineAnnealingLR, OneCycleLR, ...), or write the loop by hand and call "
+                        "scheduler.step(val_loss) once per epoch")
+    per_epoch = [iterations_per_epoch(len(x), b, drop_last) for b in sizes]
+    history = History(epoch_iterations=per_epoch, val_name=getattr(val_data, "name", "validation"))
+    config = {"n_samples": len(x), "batch_size": batch_size if not callable(batch_size) else "function",
+              "lr": lr, "optimizer": optimizer if isinstance(optimizer, str) else "function",
+              "momentum": momentum, "weight_decay": weight_decay, "grad_accum_steps": grad_accum_steps,
+              "seed": seed, "shuffle": shuffle, "drop_last": drop_last, **_describe(opt, sched)}
 
-    first_epoch, time_offset = 0, 0.0
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, device)
-        different = {k: (state["config"].get(k), v) for k, v in config.items() if state["config"].get(k) != v}
-        if different:
-            said = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in different.items())
-            raise CheckpointError(f"checkpoint={str(checkpoint)!r} was made with other settings ({said}); "
-                                  "use the same settings to resume, or another path to start afresh")
-        if state["epochs_done"] > epochs:
-            raise ValueError(f"checkpoint={str(checkpoint)!r} already holds {state['epochs_done']} epochs; "
-                             f"ask for epochs >= {state['epochs_done']} (got epochs={epochs})")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None and state["scheduler"] is not None:
-            sched.load_state_dict(state["scheduler"])
-        batches.load_state_dict(state["batches"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        history = History.from_dict(state["history"])
-        first_epoch = state["epochs_done"]
-        time_offset = history.time[-1] if history.time else 0.0
+    with private_torch_seed(seed, device):
+        first_epoch, time_offset = 0, 0.0
+        if checkpoint is not None and Path(checkpoint).exists():
+            saved, first_epoch = resume_training(checkpoint, config=config, epochs=epochs, model=model,
+                                                 optimizer=opt, scheduler=sched, batches=batches, device=device)
+            history = History.from_dict(saved | {"epoch_iterations": per_epoch})
+            firsts = [history.batch_size[history.epoch.index(e)] for e in range(1, first_epoch + 1)]
+            if firsts != [min(b, len(x)) for b in sizes[:first_epoch]]:
+                raise CheckpointError(f"checkpoint={str(checkpoint)!r} was trained with batch sizes {firsts} in "
+                                      "its epochs; use the same batch_size function to resume")
+            time_offset = history.time[-1] if history.time else 0.0
 
-    def save(epochs_done: int) -> None:
-        save_checkpoint(checkpoint, {
-            "epochs_done": epochs_done, "config": config, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
-            "batches": batches.state_dict(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "history": history.to_dict()})
-
-    def one_update(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        if grad_accum_steps == 1:
-            batch_loss = loss_fn(model(xb), yb)
-            batch_loss.backward()
-            batch_loss = batch_loss.detach()
-        else:  # micro-batches, each weighted by its share of the batch: the same gradient as one pass
-            batch_loss = torch.zeros((), device=device)
-            for xm, ym in zip(xb.tensor_split(grad_accum_steps), yb.tensor_split(grad_accum_steps)):
-                if len(xm):
-                    part = loss_fn(model(xm), ym) * (len(xm) / len(xb))
-                    part.backward()
-                    batch_loss += part.detach()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        return batch_loss
-
-    # Losses stay on the device and are fetched in bulk: on a GPU, reading one number per iteration
-    # would make the CPU wait for the GPU every time. On the CPU reading it costs nothing.
-    flush_every_iteration = device.type == "cpu"
-    pending: list[torch.Tensor] = []
-    last_flush = time.perf_counter()
-
-    def flush() -> bool:
-        """Move pending losses into the history; False if one is NaN or infinite."""
-        nonlocal last_flush
-        last_flush = time.perf_counter()
-        if not pending:
-            return True
-        values = torch.stack(pending).tolist()
-        pending.clear()
-        start = len(history.loss)
-        history.loss.extend(values)
-        for k, value in enumerate(values):
-            if not math.isfinite(value):
-                cut = start + k + 1  # keep the first bad value, forget the updates after it
-                for record in (history.loss, history.lr, history.batch_size, history.epoch, history.time):
-                    del record[cut:]
-                return False
-        return True
-
-    model.train()
-    total = (epochs - first_epoch) * len(batches)
-    bar = progress_bar(total=history.iterations + total, initial=history.iterations, enabled=progress)
-    t0 = time.perf_counter() - time_offset
-    try:
-        for epoch in range(first_epoch + 1, epochs + 1):
-            bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
-            for xb, yb in batches:
-                history.lr.append(opt.param_groups[0]["lr"])
-                pending.append(one_update(xb, yb))
-                history.batch_size.append(len(xb))
-                history.epoch.append(epoch)
-                history.time.append(time.perf_counter() - t0)
-                bar.update(1)
-                if flush_every_iteration or time.perf_counter() - last_flush > 0.5:
-                    if not flush():
-                        history.diverged = True
-                        break
-                    bar.set_postfix_str(f"loss={history.loss[-1]:.4f}", refresh=False)
-            if history.diverged or not flush():
-                history.diverged = True
-                break
-            done = history.epoch.count(epoch)
-            seen = history.batch_size[-done:]
-            history.epoch_loss.append(sum(l * b for l, b in zip(history.loss[-done:], seen)) / sum(seen))
-            if val is not None:
-                result = evaluate(model, val, loss=loss_fn, device=device)
-                history.val_loss.append(result["loss"])
-                if result["accuracy"] is not None:
-                    history.val_accuracy.append(result["accuracy"])
-            bar.set_postfix_str(f"loss={history.epoch_loss[-1]:.4f}", refresh=True)
-            if checkpoint is not None:
-                save(epoch)
-    except KeyboardInterrupt:
-        pending.clear()  # the interrupted iteration may be half done; keep only whole ones
-        n = len(history.loss)
-        for record in (history.lr, history.batch_size, history.epoch, history.time):
-            del record[n:]
-        history.interrupted = True
-    except Exception as exc:
-        if _is_out_of_memory(exc):
-            pending.clear()
-            opt.zero_grad(set_to_none=True)
+        bar = progress_bar(total=sum(per_epoch), initial=sum(per_epoch[:first_epoch]), enabled=progress)
+        start = time.perf_counter() - time_offset
+        clock = lambda: time.perf_counter() - start  # noqa: E731 - seconds since training started
+        model.train()
+        out_of_memory = False
+        try:
+            for epoch in range(first_epoch + 1, epochs + 1):
+                bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
+                batches.batch_size = sizes[epoch - 1]
+                done_before = history.iterations
+                train_epoch(model, batches, loss_fn, opt, scheduler=sched, grad_accum_steps=grad_accum_steps,
+                            history=history, epoch=epoch, clock=clock, bar=bar)
+                if history.diverged:
+                    break
+                seen = history.batch_size[done_before:]
+                epoch_loss = sum(l * b for l, b in zip(history.loss[done_before:], seen)) / sum(seen)
+                history.end_epoch(epoch_loss,
+                                  val=evaluate(model, val, loss=loss_fn, device=device) if val else None,
+                                  train=evaluate(model, (x, y), loss=loss_fn, device=device) if eval_train else None)
+                bar.set_postfix_str(f"loss={epoch_loss:.4f}", refresh=True)
+                if checkpoint is not None:
+                    save_training(checkpoint, epochs_done=epoch, config=config, model=model, optimizer=opt,
+                                  scheduler=sched, batches=batches, history=history, device=device)
+        except KeyboardInterrupt:
+            history.interrupted = True  # the finished iterations stay; the half-done one is dropped below
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an allocation failure
+            if not is_out_of_memory(exc):
+                raise
+            out_of_memory = True
+        finally:
             bar.close()
-            raise _too_large(batch_size, device) from None
-        raise
-    finally:
-        bar.close()
+        history.trim()
+    if out_of_memory:  # outside the except block: the failed step's tensors are gone, so memory can be freed
+        opt.zero_grad(set_to_none=True)
+        del opt, sched
+        raise batch_too_large("batch_size", batches.batch_size, device)
     if history.interrupted:
         print(f"Interrupted after {history.iterations} iterations ({history.epochs} full epochs): "
               "the model keeps what it learned so far; the returned History has interrupted=True.")

@@ -56,6 +56,22 @@ def test_load_quiz_checks_the_format(tmp_path):
         cu.load_quiz(tmp_path / "missing.json")
 
 
+def test_one_cpu_thread_is_the_course_wide_policy(monkeypatch):
+    assert torch.get_num_threads() == 1  # set by `import course_utils`
+    monkeypatch.setenv("COURSE_THREADS", "2")
+    try:
+        assert cu.use_cpu_threads() == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("COURSE_THREADS", "many")
+        with pytest.raises(ValueError, match="COURSE_THREADS must be a whole number.*'many'"):
+            cu.use_cpu_threads()
+        with pytest.raises(ValueError, match="threads must be a positive"):
+            cu.use_cpu_threads(0)
+    finally:
+        monkeypatch.delenv("COURSE_THREADS")
+        cu.use_cpu_threads()
+    assert torch.get_num_threads() == 1
+
+
 def test_activation_bytes_grow_linearly_with_batch_size():
     model = nn.Sequential(nn.Linear(10, 15), nn.ReLU(), nn.Linear(15, 10), nn.ReLU(), nn.Linear(10, 1))
     one = cu.activation_bytes(model, torch.zeros(1, 10))
@@ -65,8 +81,16 @@ def test_activation_bytes_grow_linearly_with_batch_size():
 
 def test_median_seconds_runs_warmup_and_repeats():
     calls = []
-    seconds = cu.median_seconds(lambda: calls.append(1), repeats=5, warmup=2)
-    assert len(calls) == 7 and seconds >= 0
+    cu.median_seconds(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(calls) == 7
+
+
+
+def test_median_seconds_is_the_median_of_the_clock_readings(monkeypatch):
+    import course_utils.measuring as measuring
+    readings = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # runs of 1, 3 and 2 seconds
+    monkeypatch.setattr(measuring.time, "perf_counter", lambda: next(readings))
+    assert cu.median_seconds(lambda: None, repeats=3, warmup=0, device="cpu") == 2.0
     with pytest.raises(ValueError, match="repeats"):
         cu.median_seconds(lambda: None, repeats=0)
 

@@ -40,6 +40,27 @@ def test_pyproject_ranges_are_loose():
         assert "==" not in dependency, f"pyproject.toml should not pin exactly: {dependency}"
 
 
+def test_version_claims_match_what_the_pinned_packages_need():
+    """README and pyproject say which Python and torch the course needs; the installed metadata agrees."""
+    from importlib.metadata import metadata, version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floor = re.fullmatch(r">=(3\.\d+)", project["requires-python"])[1]
+    assert f"Python ≥ {floor}" in (ROOT / "README.md").read_text()
+    as_tuple = lambda text: tuple(int(part) for part in text.split("."))  # noqa: E731
+    assert sys.version_info[:2] >= as_tuple(floor)
+    for name in pins(ROOT / "requirements.txt"):
+        needs = metadata(name).get("Requires-Python") or ""
+        for lower in re.findall(r">=\s*(3\.\d+)", needs):
+            assert as_tuple(floor) >= as_tuple(lower), (
+                f"pyproject says Python >= {floor}, but the pinned {name} needs Python >= {lower}")
+    torch_floor = next(d for d in project["dependencies"] if d.startswith("torch"))
+    assert as_tuple(version("torch").split("+")[0])[:2] >= as_tuple(torch_floor.split(">=")[1])
+    import torch  # what the code uses must be there (torch.accelerator's memory API came in 2.9)
+    for name in ("current_accelerator", "synchronize", "empty_cache", "max_memory_allocated",
+                 "reset_peak_memory_stats"):
+        assert hasattr(torch.accelerator, name), name
+
+
 def test_binder_files():
     assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
     post_build = (ROOT / "binder" / "postBuild").read_text()

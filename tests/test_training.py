@@ -69,7 +69,13 @@ def test_default_loss_mse_for_float_targets_and_one_output_unit():
 def test_accepts_a_dataset_and_evaluate_matches_manual_computation():
     data = cu.load_dataset("digits")
     model = mlp(inputs=64, outputs=10)
-    h = quiet(model, data, epochs=1, batch_size=64, lr=0.01, val_data=data)
+    h = quiet(model, data, epochs=1, batch_size=64, lr=0.01, val_data=data.test)
+    assert h.val_name == "test" and quiet(mlp(), toy_classification(), val_data=toy_classification()).val_name == "validation"
+    with pytest.raises(TypeError, match=r"whole Dataset.*val_data=data\.test"):
+        quiet(model, data, val_data=data)
+    with pytest.raises(TypeError, match=r"whole Dataset.*data=data\.test"):
+        evaluate(model, data)
+    assert evaluate(model, data.test) == evaluate(model, (data.x_test, data.y_test))
     with torch.no_grad():
         out = model(data.x_test)
         loss = nn.functional.cross_entropy(out, data.y_test).item()
@@ -99,14 +105,30 @@ def test_optimizer_function_and_scheduler_stepped_every_iteration():
 
 
 def test_gradient_accumulation_gives_the_same_update_as_the_whole_batch():
-    x, y = toy_classification(96)
+    # 100 samples in batches of 32: micro-batches of 11, 11, 10 and, in the ragged last batch of 4, of 2, 1, 1.
+    # With unequal micro-batches only the weighting by each one's share gives the whole batch's gradient.
+    x, y = toy_classification(100)
     a, b = mlp(), mlp()
     ha = quiet(a, (x, y), epochs=2, batch_size=32, grad_accum_steps=1)
-    hb = quiet(b, (x, y), epochs=2, batch_size=32, grad_accum_steps=4)
-    assert hb.batch_size == ha.batch_size
+    hb = quiet(b, (x, y), epochs=2, batch_size=32, grad_accum_steps=3)
+    assert hb.batch_size == ha.batch_size == [32, 32, 32, 4] * 2
     assert hb.loss == pytest.approx(ha.loss, rel=1e-5)
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+    # the naive rule, loss / k for every micro-batch, does not: this test can tell them apart
+    naive = mlp()
+    opt = torch.optim.SGD(naive.parameters(), lr=0.1)
+    xb, yb = x[:4], y[:4]
+    for xm, ym in zip(xb.tensor_split(3), yb.tensor_split(3)):
+        (nn.functional.cross_entropy(naive(xm), ym) / 3).backward()
+    weighted = mlp()
+    cu.train_step(weighted, xb, yb, nn.functional.cross_entropy, torch.optim.SGD(weighted.parameters(), lr=0.1),
+                  grad_accum_steps=3)
+    whole = mlp()
+    cu.train_step(whole, xb, yb, nn.functional.cross_entropy, torch.optim.SGD(whole.parameters(), lr=0.1))
+    opt.step()
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(weighted.parameters(), whole.parameters()))
+    assert not all(torch.allclose(p, q, atol=1e-4) for p, q in zip(naive.parameters(), whole.parameters()))
 
 
 def test_keyboard_interrupt_returns_history_so_far(capsys):
@@ -163,13 +185,13 @@ def test_out_of_memory_becomes_batch_too_large_error():
     assert quiet(OutOfMemoryModel(), (x, y), batch_size=16).iterations == 14
 
 
-def test_out_of_memory_frees_the_cuda_cache(monkeypatch):
+def test_out_of_memory_frees_the_device_cache_with_the_generic_api(monkeypatch):
     import course_utils.training as training
     emptied = []
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 * 2**30, 80 * 2**30))
-    error = training._too_large(512, torch.device("cuda"))
-    assert emptied and "batch_size=512" in str(error) and "80.0 GiB" in str(error)
+    monkeypatch.setattr(torch.accelerator, "empty_cache", lambda: emptied.append(True))
+    monkeypatch.setattr(training, "accelerator_memory", lambda device: (1 * 2**30, 80 * 2**30))
+    error = training.batch_too_large("batch_size", 512, torch.device("cuda"))
+    assert emptied and "batch_size=512" in str(error) and "80.0 GiB" in str(error) and "batch_size=256" in str(error)
 
 
 def test_checkpoint_resume_equals_one_uninterrupted_run_bitwise(tmp_path):

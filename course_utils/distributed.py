@@ -1,0 +1,208 @@
+"""Data parallelism: W processes each train on their own batch of b, and together take one step on W·b.
+
+Run it from a terminal (``W`` processes on this machine; gloo on the CPU, NCCL when each has a GPU)::
+
+    python -m torch.distributed.run --standalone --nproc_per_node=2 -m course_utils.distributed \\
+        --batch-size 16 --epochs 3 --save ddp.pt
+
+(with W > 1 torchrun first prints a notice that it sets OMP_NUM_THREADS=1 for each process; set it
+yourself, ``OMP_NUM_THREADS=1 python -m torch.distributed.run ...``, and the notice goes away),
+or from Python, which launches the same command and returns what rank 0 reported::
+
+    >>> run_data_parallel(2, 16, epochs=3, save="ddp.pt")          # doctest: +SKIP
+    {'world_size': 2, 'per_device_batch_size': 16, 'global_batch_size': 32, 'iterations_per_epoch': 44, ...}
+
+How one epoch is cut up. ``DistributedSampler(shuffle=True, seed=s)`` draws the same permutation ``perm`` of
+the N samples on every rank (seeded by ``s + epoch``, hence ``set_epoch``), pads it to a multiple of W by
+repeating its first samples, and gives rank r every W-th index: ``perm[r::W]``. Each rank's ``DataLoader``
+cuts its share into batches of b, so the k-th batches of all ranks together are ``perm[W·b·k : W·b·(k+1)]``
+— exactly the k-th batch of a single process with batch size W·b. DDP averages the W gradients, and the
+mean of W equal-sized batch means is the mean over the global batch: the update is the one-process update.
+So W=2, b=16 and W=1, b=32 end with the same parameters (up to rounding, ~1e-7).
+
+That holds only when no batch is ragged and nothing is padded, so the default data are the first 1408 of
+the 1437 "digits" training images: 1408 = 11 · 128 is a multiple of W·b for every W·b that divides 128
+(2 × 16, 1 × 32, 4 × 32, 2 × 64, ...). Each rank does ⌈⌈N/W⌉ / b⌉ iterations per epoch
+(``iterations_per_epoch_per_device``). On a CPU a job takes about 5 s, nearly all of it starting
+the processes (each imports torch); an epoch of 1408 samples takes well under a second.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.elastic.multiprocessing.errors import record
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+from .batching import iterations_per_epoch
+from .checks import check_bool, check_non_negative_int, check_positive_float, check_positive_int
+from .data import load_dataset
+
+N_SAMPLES = 1408  # = 11 · 128: no ragged batch and no padding for any W·b that divides 128
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def iterations_per_epoch_per_device(n_samples: int, world_size: int, batch_size: int,
+                                    drop_last: bool = False) -> int:
+    """Iterations per epoch on each of ``world_size`` devices: ⌈⌈N/W⌉ / b⌉ (⌊⌈N/W⌉ / b⌋ with ``drop_last``).
+
+    ``DistributedSampler`` gives each device ⌈N/W⌉ samples (padding by repetition), and the device's
+    ``DataLoader(batch_size=b, drop_last=drop_last)`` cuts them into batches: this equals its ``len()``.
+    Every device does the same number, and each iteration all of them update together.
+
+    >>> iterations_per_epoch_per_device(1408, 2, 16)       # same as 1 device with batch 32: 1408 / 32
+    44
+    >>> iterations_per_epoch_per_device(1437, 2, 16), iterations_per_epoch_per_device(1437, 2, 16, True)
+    (45, 44)
+    """
+    n_samples = check_non_negative_int("n_samples", n_samples)
+    world_size = check_positive_int("world_size", world_size)
+    batch_size = check_positive_int("batch_size", batch_size)
+    check_bool("drop_last", drop_last)
+    return iterations_per_epoch(-(-n_samples // world_size), batch_size, drop_last)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1, with a message that says so."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return int(text)
+
+
+@record  # if a process fails, torchrun's summary shows its traceback
+def main(argv: list[str] | None = None) -> None:
+    """Train with DDP; run by ``torch.distributed.run``, once per process (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="course_utils.distributed", description="Data-parallel training on the digits data. Start it "
+        "with: python -m torch.distributed.run --standalone --nproc_per_node=W -m course_utils.distributed ...")
+    parser.add_argument("--batch-size", type=_positive_int, required=True, help="per-device batch size b")
+    parser.add_argument("--epochs", type=_positive_int, required=True)
+    parser.add_argument("--save", type=Path, required=True, help="file for the final state_dict")
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--n-samples", type=_positive_int, default=N_SAMPLES, help="first N training images")
+    parser.add_argument("--seed", type=int, default=0, help="model init and shuffle seed (same on all ranks)")
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        parser.error("start this with torch.distributed.run, which starts the W processes and tells each "
+                     "its RANK and LOCAL_RANK, e.g. python -m torch.distributed.run --standalone "
+                     "--nproc_per_node=2 -m course_utils.distributed --batch-size 16 --epochs 3 --save ddp.pt")
+    data = load_dataset("digits")
+    if args.n_samples > len(data.x_train):
+        parser.error(f"--n-samples must be at most {len(data.x_train)} (the digits training images), "
+                     f"got {args.n_samples}")
+    x, y = data.x_train[:args.n_samples] / 16, data.y_train[:args.n_samples]  # pixels 0..16 -> 0..1
+
+    # One process per device. torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and where to meet.
+    local_rank, local_world = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
+    use_gpu = torch.cuda.is_available() and torch.cuda.device_count() >= local_world
+    device = torch.device("cuda", local_rank) if use_gpu else torch.device("cpu")
+    if use_gpu:
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if use_gpu else "gloo")
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+
+    torch.manual_seed(args.seed)  # the same initial model on every rank (DDP also copies rank 0's)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).to(device)
+    model = DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+    # Each rank sees its own 1/W of every epoch, in batches of b.
+    dataset = TensorDataset(x, y)
+    sampler = DistributedSampler(dataset, shuffle=True, seed=args.seed)
+    loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler)
+    assert len(loader) == iterations_per_epoch_per_device(len(x), world_size, args.batch_size)
+
+    for epoch in range(args.epochs):
+        sampler.set_epoch(epoch)  # a new permutation each epoch, the same one on every rank
+        loss_sum, n_seen = torch.zeros((), device=device), 0  # this rank's share of the epoch
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = nn.functional.cross_entropy(model(xb), yb)   # forward + loss on this rank's batch
+            optimizer.zero_grad()
+            loss.backward()    # DDP all-reduces the gradients here: every rank gets the mean of all W
+            optimizer.step()   # the same update on every rank, so the copies stay identical
+            loss_sum += loss.detach() * len(xb)
+            n_seen += len(xb)
+
+    # The report: the last epoch's mean loss over all samples of all ranks (all_reduce adds them up).
+    totals = torch.stack([loss_sum, torch.tensor(float(n_seen), device=device)])
+    dist.all_reduce(totals)
+    if rank == 0:
+        torch.save({k: v.cpu() for k, v in model.module.state_dict().items()}, args.save)
+        print(json.dumps({
+            "world_size": world_size, "per_device_batch_size": args.batch_size,
+            "global_batch_size": world_size * args.batch_size, "iterations_per_epoch": len(loader),
+            "epochs": args.epochs, "n_samples": len(x), "final_loss": (totals[0] / totals[1]).item()}),
+            flush=True)
+    dist.destroy_process_group()
+
+
+def run_data_parallel(world_size: int, batch_size: int, epochs: int, save: str | os.PathLike, *,
+                      timeout: float = 120) -> dict:
+    """Launch ``world_size`` processes with ``torch.distributed.run`` and return rank 0's report.
+
+    Each process trains on batches of ``batch_size`` (global batch: ``world_size · batch_size``) for
+    ``epochs`` epochs; the final parameters are saved to ``save`` (load them with ``torch.load``).
+    Raises RuntimeError with the end of the processes' stderr if they fail, TimeoutError after ``timeout`` s.
+
+    >>> report = run_data_parallel(2, 16, epochs=3, save="ddp.pt")      # doctest: +SKIP
+    >>> report["global_batch_size"], report["iterations_per_epoch"]    # doctest: +SKIP
+    (32, 44)
+    """
+    world_size = check_positive_int("world_size", world_size)
+    batch_size = check_positive_int("batch_size", batch_size)
+    epochs = check_positive_int("epochs", epochs)
+    timeout = check_positive_float("timeout", timeout, example="120")
+    if not isinstance(save, (str, os.PathLike)):
+        raise TypeError(f"save must be a file path such as 'ddp.pt', got {save!r}")
+    save = Path(save).resolve()
+    if not save.parent.is_dir():
+        raise ValueError(f"save={str(save)!r}: its folder does not exist; create it first or use a path "
+                         "in an existing folder, e.g. 'ddp.pt'")
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world_size}",
+               "-m", "course_utils.distributed",
+               "--batch-size", str(batch_size), "--epochs", str(epochs), "--save", str(save)]
+    env = dict(os.environ, OMP_NUM_THREADS="1",  # W processes share the cores: one thread each
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+               # `-m course_utils.distributed` warns if `import course_utils` already imported this module
+               PYTHONWARNINGS=",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                   "ignore:'course_utils.distributed' found in sys.modules:RuntimeWarning"])))
+    process = subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)  # its own process group, to stop them all
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        raise TimeoutError(f"the {world_size} processes did not finish within timeout={timeout} s; "
+                           "use fewer epochs or a larger timeout") from None
+    if process.returncode != 0:
+        raise RuntimeError(f"torch.distributed.run failed (exit code {process.returncode}); "
+                           f"the end of its stderr:\n{stderr[-3000:]}")
+    reports = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    if len(reports) != 1:
+        raise RuntimeError(f"expected one JSON line from rank 0, got {len(reports)}; stdout:\n{stdout[-3000:]}")
+    return reports[0]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill torchrun and its worker processes (they share a session), then reap them."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (AttributeError, ProcessLookupError):  # no process groups (Windows), or already gone
+        process.kill()
+    process.communicate()
+
+
+if __name__ == "__main__":
+    main()

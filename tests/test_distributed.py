@@ -1,0 +1,158 @@
+"""Data parallelism: W processes with batch b take the same steps as one process with batch W·b."""
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from course_utils.distributed import N_SAMPLES, iterations_per_epoch_per_device, main, run_data_parallel
+
+EPOCHS = 2
+slow = pytest.mark.slow  # launches processes with torch.distributed.run: about 5 s each on 2 CPU cores
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """Run each (world_size, per-device batch) job once; give back its report, parameters and seconds."""
+    folder, done = tmp_path_factory.mktemp("ddp"), {}
+
+    def job(world_size, batch_size):
+        if (world_size, batch_size) not in done:
+            save = folder / f"w{world_size}_b{batch_size}.pt"
+            start = time.perf_counter()
+            report = run_data_parallel(world_size, batch_size, EPOCHS, save)
+            seconds = time.perf_counter() - start
+            print(f"\nW={world_size}, b={batch_size}: {seconds:.1f} s")
+            done[world_size, batch_size] = report, torch.load(save), seconds
+        return done[world_size, batch_size]
+    return job
+
+
+def max_abs_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+@slow
+def test_two_processes_of_16_equal_one_process_of_32(jobs):
+    report2, params2, _ = jobs(2, 16)
+    report1, params1, _ = jobs(1, 32)
+    assert max_abs_difference(params2, params1) <= 1e-5
+    assert abs(report2["final_loss"] - report1["final_loss"]) <= 1e-5
+    for report, world_size, batch_size in ((report2, 2, 16), (report1, 1, 32)):
+        assert report == {**report, "world_size": world_size, "per_device_batch_size": batch_size,
+                          "global_batch_size": 32, "iterations_per_epoch": N_SAMPLES // 32,
+                          "epochs": EPOCHS, "n_samples": N_SAMPLES}
+        assert set(report) == {"world_size", "per_device_batch_size", "global_batch_size",
+                               "iterations_per_epoch", "epochs", "n_samples", "final_loss"}
+        assert 0 < report["final_loss"] < 2.3  # below ln(10): it learned something
+    assert all(p.device.type == "cpu" for p in params2.values())
+
+
+@slow
+def test_a_different_global_batch_ends_elsewhere(jobs):
+    """The control: the comparison above can fail. Global batch 16 takes twice the steps."""
+    report16, params16, _ = jobs(1, 16)
+    _, params32, _ = jobs(1, 32)
+    assert report16["global_batch_size"] == 16 and report16["iterations_per_epoch"] == N_SAMPLES // 16
+    assert max_abs_difference(params16, params32) > 1e-2
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 300), world_size=st.integers(1, 8), batch_size=st.integers(1, 64),
+       drop_last=st.booleans(), draw=st.data())
+def test_iterations_per_device_match_dataloader(n, world_size, batch_size, drop_last, draw):
+    rank = draw.draw(st.integers(0, world_size - 1), label="rank")
+    data = list(range(n))
+    sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=0)
+    loader = DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+    assert iterations_per_epoch_per_device(n, world_size, batch_size, drop_last) == len(loader)
+    assert len(list(loader)) == len(loader)
+
+
+@settings(max_examples=100, deadline=None)
+@given(world_size=st.integers(1, 6), batch_size=st.integers(1, 12), batches=st.integers(1, 8),
+       seed=st.integers(0, 2**31), epoch=st.integers(0, 5))
+def test_ranks_together_see_the_global_batch(world_size, batch_size, batches, seed, epoch):
+    """When N is a multiple of W·b, the k-th batches of the W ranks are the k-th batch of W·b on one rank."""
+    n = world_size * batch_size * batches
+    data = list(range(n))
+
+    def batches_of(replicas, rank, size):
+        sampler = DistributedSampler(data, num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+        return [b.tolist() for b in DataLoader(data, batch_size=size, sampler=sampler)]
+
+    per_rank = [batches_of(world_size, r, batch_size) for r in range(world_size)]
+    one_process = batches_of(1, 0, world_size * batch_size)
+    assert len(one_process) == batches
+    for k, global_batch in enumerate(one_process):
+        assert sorted(sum((per_rank[r][k] for r in range(world_size)), [])) == sorted(global_batch)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"world_size": 0}, ValueError, "world_size"),
+    ({"world_size": 2.0}, TypeError, "world_size"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"batch_size": True}, TypeError, "batch_size"),
+    ({"epochs": 0}, ValueError, "epochs"),
+    ({"timeout": -1}, ValueError, "timeout"),
+    ({"save": None}, TypeError, "save"),
+    ({"save": "no/such/folder/ddp.pt"}, ValueError, "folder does not exist"),
+])
+def test_run_data_parallel_rejects_bad_arguments(tmp_path, kwargs, error, words):
+    arguments = {"world_size": 2, "batch_size": 16, "epochs": 1, "save": tmp_path / "ddp.pt", **kwargs}
+    with pytest.raises(error, match=words):
+        run_data_parallel(**arguments)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"n_samples": -1}, ValueError, "n_samples"),
+    ({"world_size": 0}, ValueError, "world_size"),
+    ({"batch_size": 1.5}, TypeError, "batch_size"),
+    ({"drop_last": 1}, TypeError, "drop_last"),
+])
+def test_iterations_per_device_rejects_bad_arguments(kwargs, error, words):
+    arguments = {"n_samples": 100, "world_size": 2, "batch_size": 16, **kwargs}
+    with pytest.raises(error, match=words):
+        iterations_per_epoch_per_device(**arguments)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--batch-size", "0", "--epochs", "1", "--save", "x.pt"], "--batch-size: must be a whole number ≥ 1, got '0'"),
+    (["--batch-size", "16", "--epochs", "1"], "--save"),
+    (["--batch-size", "16", "--epochs", "1", "--save", "x.pt", "--n-samples", "5000"], "at most 1437"),
+])
+def test_command_line_errors_name_the_argument(monkeypatch, capfd, argv, words):
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert words in capfd.readouterr().err
+
+
+def test_command_line_without_torchrun_says_how_to_start_it(monkeypatch, capfd):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--batch-size", "16", "--epochs", "1", "--save", "x.pt"])
+    assert "python -m torch.distributed.run --standalone --nproc_per_node=2" in capfd.readouterr().err
+
+
+@slow
+def test_a_failing_job_raises_with_its_stderr(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # no data there: every worker fails to load it
+    with pytest.raises(RuntimeError, match="DataFileError"):
+        run_data_parallel(1, 16, 1, tmp_path / "ddp.pt")
+
+
+@slow
+def test_a_job_past_its_timeout_is_stopped(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match="timeout=0.5"):
+        run_data_parallel(1, 16, 1, tmp_path / "ddp.pt", timeout=0.5)
+    assert time.perf_counter() - start < 5
+    assert not (tmp_path / "ddp.pt").exists()
