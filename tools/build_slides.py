@@ -13,6 +13,25 @@ and a note; the plain cell after it shows the figure at a telling value. To use 
 presenting, present the notebook live in JupyterLab with jupyterlab-rise (see README, "Presenting").
 
 Open `build/slides/00_start_here.slides.html` in a browser; press `s` for the speaker view.
+
+What a slide shows of a cell. The notebook keeps every line of code; these cell tags (JupyterLab: the
+property inspector, "Cell Tags") only change how the cell is shown in a deck:
+
+    slide-hide-input    the slide shows the cell's outputs (its figure, table, printout) but not its code:
+                        for plotting and set-up code that is not the lesson
+    slide-hide-output   the slide shows the code but not its outputs
+    slide-skip          the cell is not on the slides at all (like the slide type "Skip" in JupyterLab's
+                        property inspector, metadata.slideshow.slide_type = "skip", which is honoured too)
+
+Markdown cells of slide type "Notes" become speaker notes (reveal.js `aside.notes`, the `s` key). If a
+`slide-skip` cell starts a slide or sub-slide, the next cell that is shown starts it instead, so the
+slide boundaries stay where the notebook puts them. The tags are applied to a copy of the notebook while
+the deck is built; the notebook files are never changed. Text uses a font stack with CJK fallbacks
+(Noto Sans CJK SC, PingFang SC, Microsoft YaHei, ...) so the Chinese terms render on Linux, macOS and
+Windows alike; code uses a monospace stack with the same fallbacks.
+
+`python tools/check_slides.py` opens every built deck in Chromium and reports the slides whose content
+does not fit the screen (1280x720 by default).
 """
 from __future__ import annotations
 
@@ -24,9 +43,42 @@ from pathlib import Path
 import nbformat
 from jinja2 import DictLoader
 from nbconvert import SlidesExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
 REVEAL = ROOT / "tools" / "reveal.js"  # reveal.js 4.0.2 (nbconvert's default version), MIT, see its LICENSE
+
+# Cell tags that change how a cell is shown on the slides (see the docstring above).
+HIDE_INPUT, HIDE_OUTPUT, SKIP = "slide-hide-input", "slide-hide-output", "slide-skip"
+SLIDE_TAGS = (HIDE_INPUT, HIDE_OUTPUT, SKIP)
+
+# Fonts: whatever the lecture laptop has, Latin first, then a CJK font so that the Chinese terms render
+# (Noto/Source Han on Linux, PingFang/Hiragino on macOS, YaHei on Windows) instead of empty boxes.
+CJK_FALLBACKS = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", '
+                 '"Microsoft YaHei", "WenQuanYi Micro Hei"')
+FONT_STACK = f'"Source Sans Pro", "Helvetica Neue", Helvetica, Arial, {CJK_FALLBACKS}, sans-serif'
+MONO_STACK = ('"DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", "Noto Sans Mono CJK SC", '
+              f'{CJK_FALLBACKS}, monospace')
+
+# Placed after nbconvert's styles, with selectors that outrank the reveal theme's (loaded after it).
+FONT_CSS = f"""<style type="text/css" id="course-fonts">
+:root {{
+    --course-font: {FONT_STACK};
+    --course-mono: {MONO_STACK};
+    --jp-ui-font-family: var(--course-font);
+    --jp-content-font-family: var(--course-font);
+    --jp-code-font-family: var(--course-mono);
+}}
+html body .reveal, html body .reveal h1, html body .reveal h2, html body .reveal h3, html body .reveal h4,
+html body .reveal h5, html body .reveal h6, html body .reveal .jp-RenderedHTMLCommon,
+html body .reveal table, html body .reveal .slide-number {{
+    font-family: var(--course-font);
+}}
+html body .reveal pre, html body .reveal code, html body .reveal kbd, html body .reveal samp,
+html body .reveal .jp-RenderedText pre, html body .reveal .highlight pre {{
+    font-family: var(--course-mono);
+}}
+</style>"""
 
 # The offline deck: nbconvert's reveal template, minus every CDN reference.
 TEMPLATE = r"""{%- extends 'reveal/index.html.j2' -%}
@@ -39,6 +91,11 @@ TEMPLATE = r"""{%- extends 'reveal/index.html.j2' -%}
 
 {#- The course writes no TeX; MathJax would have to come from a CDN (build_slides.py warns if TeX appears). -#}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+
+{#- The font stacks with CJK fallbacks (FONT_CSS): after nbconvert's styles; its selectors outrank the theme's. -#}
+{%- block html_head_css -%}
+@FONT_CSS@
+{%- endblock html_head_css -%}
 
 {%- block data_widget_view scoped -%}
 <div class="jp-OutputArea-output {{ extra_class }}">
@@ -66,7 +123,48 @@ Reveal.initialize({
 {%- endblock footer -%}
 """
 
+TEMPLATE = TEMPLATE.replace("@FONT_CSS@", FONT_CSS)
+
 TEX = re.compile(r"(?<![\\$])\$[^$\s][^$\n]*\$|\$\$|\\\(|\\\[|\\begin\{")
+
+
+class SlideTagPreprocessor(TagRemovePreprocessor):
+    """nbconvert's TagRemovePreprocessor with the course's slide tags, keeping slide boundaries.
+
+    It runs on nbconvert's copy of the notebook, before the reveal.js preprocessor that turns slide
+    types into <section>s: a `slide-skip` cell that starts a (sub-)slide hands that start on to the next
+    cell that is shown, so that removing it does not merge two slides.
+    """
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.remove_cell_tags = {SKIP}
+        self.remove_input_tags = {HIDE_INPUT}
+        self.remove_all_outputs_tags = {HIDE_OUTPUT}
+
+    def preprocess(self, nb, resources):
+        rank = {"subslide": 1, "slide": 2}
+        pending = None  # the strongest slide start among the skipped cells since the last shown one
+        for cell in nb.cells:
+            kind = slide_type(cell)
+            if SKIP in cell.metadata.get("tags", []):
+                if kind in rank and (pending is None or rank[kind] > rank[pending]):
+                    pending = kind
+            elif pending and kind not in ("notes", "skip"):
+                if rank.get(kind, 0) < rank[pending]:
+                    cell.metadata.setdefault("slideshow", {})["slide_type"] = pending
+                pending = None
+        return super().preprocess(nb, resources)
+
+
+def slide_type(cell) -> str:
+    slideshow = cell.get("metadata", {}).get("slideshow") or {}
+    return slideshow.get("slide_type") or "-"
+
+
+def on_slides(cell) -> bool:
+    """Whether a deck shows the cell at all (neither slide type "skip" nor the tag `slide-skip`)."""
+    return slide_type(cell) != "skip" and SKIP not in cell.get("metadata", {}).get("tags", [])
 
 
 def notebooks() -> list[Path]:
@@ -81,6 +179,7 @@ def exporter() -> SlidesExporter:
         reveal_theme="white",
         reveal_transition="none",  # transitions cost time on a beamer laptop and add nothing
         reveal_number="c/t",
+        preprocessors=[SlideTagPreprocessor],  # runs before nbconvert's reveal.js preprocessor
     )
 
 
@@ -90,11 +189,13 @@ def shown(path: Path) -> Path:
 
 
 def uses_tex(nb) -> bool:
-    return any(cell.cell_type == "markdown" and TEX.search(cell.source) for cell in nb.cells)
+    return any(cell.cell_type == "markdown" and on_slides(cell) and TEX.search(cell.source) for cell in nb.cells)
 
 
 def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
-    """Write `<name>.slides.html` for each notebook and a copy of reveal.js into `out_dir`."""
+    """Write `<name>.slides.html` for each notebook and a copy of reveal.js into `out_dir`.
+
+    Each notebook is read, never written: the slide tags act on nbconvert's copy of it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REVEAL, out_dir / "reveal.js", dirs_exist_ok=True)
     slides = exporter()

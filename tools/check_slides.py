@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Does every slide fit the screen? Step through each built deck in Chromium and report what is cut off.
+
+    python tools/build_slides.py                      # first: the decks -> build/slides/
+    python tools/check_slides.py                      # every deck in build/slides/ at 1280x720
+    python tools/check_slides.py --size 1920x1080     # a full-HD beamer
+    python tools/check_slides.py --report-only build/slides/02_batches.slides.html
+    python tools/check_slides.py --screenshots DIR    # also a PNG of every slide that overflows
+
+Each deck is opened in headless Chromium with the window (the viewport) at the given size, as a teacher
+opens it on a lecture laptop. reveal.js lays every slide out on a fixed canvas (`Reveal.getConfig()`
+width x height, 960x700 in our decks) and scales that canvas to the window; whatever lies outside the
+canvas is what the audience does not see. The checker goes to every slide and sub-slide with
+`Reveal.slide(h, v, f)` (all fragments shown, as the last click shows them), waits for the layout and
+measures in JavaScript, in the canvas's own pixels:
+
+* the bounding rectangle of everything the audience would see on the slide -- each piece of text and
+  each picture (img, svg, canvas, ...), not the empty padding of a box -- against the canvas's rectangle
+  (after scaling): the bottom of a long code cell, a tall figure, a wide table or image;
+* what an element hides inside itself (`overflow` not visible and `scrollWidth > clientWidth`, or the
+  same vertically): a long code line or printout behind a scroll bar ("inside").
+
+A slide that is off by more than 2 canvas pixels (TOLERANCE) overflows. For each deck it prints the number
+of slides, how many overflow and, for each of those, its index h/v, its first line of text and by how many
+pixels it overflows (and where: bottom, right, ...); and how many slides carry speaker notes (`aside.notes`,
+the `s` key). The exit status is 1 if any slide overflows, unless `--report-only` is given.
+
+In Python: `overflowing_slides(deck_path, width, height) -> list[dict]` (one dict per overflowing slide),
+or `check_deck(...)` for the full report of one deck. Needs Debian's `chromium` and `chromium-driver` and
+Selenium (in the course's environment).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DECKS = ROOT / "build" / "slides"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+DRIVER_CANDIDATES = ("/usr/bin/chromedriver",)
+TOLERANCE = 2.0  # canvas px: sub-pixel rounding and anti-aliasing are not "cut off"
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+# Every leaf slide of the deck, in order, with its indices and whether it has speaker notes.
+LIST_JS = """
+return Reveal.getSlides().map(function (s) {
+    var i = Reveal.getIndices(s);
+    var notes = s.querySelector('aside.notes');
+    return {h: i.h, v: i.v || 0, notes: !!(notes && notes.textContent.trim())};
+});
+"""
+
+# Go to slide (h, v) with all its fragments shown, wait two animation frames for the layout, measure.
+# What counts is ink: text (each text node's box) and pictures (img, svg, canvas, video, iframe, inputs),
+# not the empty padding of a box; ink inside an element that clips its overflow (a scrolling <pre>) counts
+# as far as that element shows it, and what it hides is cut off too ("inside").
+MEASURE_JS = """
+var h = arguments[0], v = arguments[1], tol = arguments[2], done = arguments[arguments.length - 1];
+Reveal.slide(h, v, 100000);
+requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeout(function () {
+    var slide = Reveal.getCurrentSlide();
+    var cfg = Reveal.getConfig();
+    var canvas = document.querySelector('.reveal .slides').getBoundingClientRect();
+    var scale = canvas.height / cfg.height || 1;   // screen px per canvas px
+    var hidden = Array.prototype.filter.call(slide.querySelectorAll('.fragment'),
+                                             function (f) { return !f.classList.contains('visible'); });
+    var out = {bottom: 0, right: 0, top: 0, left: 0, inside: 0};
+    var worst = {px: 0, what: ''};
+    function describe(el) {
+        var name = el.tagName.toLowerCase();
+        var cls = (el.getAttribute('class') || '').trim().split(/\\s+/).filter(Boolean).slice(0, 2);
+        return name + (cls.length ? '.' + cls.join('.') : '');
+    }
+    function note(side, px, el) {
+        if (px > out[side]) out[side] = px;
+        if (px > worst.px) worst = {px: px, what: describe(el) + ' (' + side + ')'};
+    }
+    function skipped(el) { return !el || el.closest('aside.notes, style, script, .anchor-link'); }
+    // Elements that clip their own content and have more of it than they show.
+    var clippers = [], scrolling = [];
+    slide.querySelectorAll('*').forEach(function (el) {
+        if (skipped(el)) return;
+        var cs = getComputedStyle(el);
+        var clipX = cs.overflowX !== 'visible', clipY = cs.overflowY !== 'visible';
+        var moreX = clipX && el.scrollWidth - el.clientWidth > tol;
+        var moreY = clipY && el.scrollHeight - el.clientHeight > tol;
+        if ((moreX || moreY) && el.clientWidth > 0 && el.clientHeight > 0) {
+            var r = el.getBoundingClientRect();
+            var sx = r.width / el.offsetWidth || scale, sy = r.height / el.offsetHeight || scale;
+            clippers.push({el: el, clipX: clipX, clipY: clipY, cut: 0,
+                           left: r.left + el.clientLeft * sx, top: r.top + el.clientTop * sy,
+                           right: r.left + (el.clientLeft + el.clientWidth) * sx,
+                           bottom: r.top + (el.clientTop + el.clientHeight) * sy});
+        }
+    });
+    function ink(rect, el) {
+        if (rect.width === 0 && rect.height === 0) return;
+        var box = {left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom};
+        clippers.forEach(function (c) {
+            if (!c.el.contains(el) || c.el === el) return;
+            var cut = 0;
+            if (c.clipX) { cut = Math.max(cut, box.right - c.right, c.left - box.left);
+                           box.right = Math.min(box.right, c.right); box.left = Math.max(box.left, c.left); }
+            if (c.clipY) { cut = Math.max(cut, box.bottom - c.bottom, c.top - box.top);
+                           box.bottom = Math.min(box.bottom, c.bottom); box.top = Math.max(box.top, c.top); }
+            if (cut / scale > c.cut) c.cut = cut / scale;
+            if (cut / scale > tol) note('inside', cut / scale, c.el);
+        });
+        if (box.right <= box.left || box.bottom <= box.top) return;  // entirely scrolled out of sight
+        note('bottom', (box.bottom - canvas.bottom) / scale, el);
+        note('right', (box.right - canvas.right) / scale, el);
+        note('top', (canvas.top - box.top) / scale, el);
+        note('left', (canvas.left - box.left) / scale, el);
+    }
+    var walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
+    var range = document.createRange();
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!node.nodeValue.trim() || skipped(node.parentElement)) continue;
+        range.selectNodeContents(node);
+        var rects = range.getClientRects();
+        for (var k = 0; k < rects.length; k++) ink(rects[k], node.parentElement);
+    }
+    slide.querySelectorAll('img, svg, canvas, video, iframe, input, select, textarea, button').forEach(function (el) {
+        if (!skipped(el) && !(el.parentElement && el.parentElement.closest('svg'))) ink(el.getBoundingClientRect(), el);
+    });
+    clippers.forEach(function (c) {
+        if (c.cut > tol) scrolling.push(describe(c.el) + ' hides ' + Math.round(c.cut) + ' px of its content');
+    });
+    var clone = slide.cloneNode(true);
+    clone.querySelectorAll('aside.notes, .jp-InputPrompt, .jp-OutputPrompt, style, script, .anchor-link')
+         .forEach(function (e) { e.remove(); });
+    var lines = clone.textContent.split('\\n').map(function (l) { return l.trim(); }).filter(Boolean);
+    var notes = slide.querySelector('aside.notes');
+    done({
+        h: h, v: v,
+        indices: Reveal.getIndices(),
+        scale: scale,
+        canvas: {width: cfg.width, height: cfg.height},
+        viewport: {width: window.innerWidth, height: window.innerHeight},
+        scrollHeight: slide.scrollHeight, scrollWidth: slide.scrollWidth,
+        overflow: out, worst: worst.what, scrolling: scrolling.slice(0, 5),
+        hidden_fragments: hidden.length,
+        first_line: lines.length ? lines[0].slice(0, 100) : '',
+        notes: !!(notes && notes.textContent.trim())
+    });
+}, 30); }); });
+"""
+
+
+def find_chromium() -> tuple[str, str] | None:
+    """(chromium binary, chromedriver) if both are installed, else None."""
+    binary = next((p for p in CHROMIUM_CANDIDATES if os.access(p, os.X_OK)), None) or shutil.which("chromium")
+    driver = next((p for p in DRIVER_CANDIDATES if os.access(p, os.X_OK)), None) or shutil.which("chromedriver")
+    return (binary, driver) if binary and driver else None
+
+
+def make_driver(width: int = 1280, height: int = 720, profile: Path | None = None):
+    """Headless Chromium whose viewport is exactly width x height CSS pixels (device pixel ratio 1)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    found = find_chromium()
+    if found is None:
+        raise RuntimeError("Chromium and chromedriver were not found (/usr/bin/chromium, /usr/bin/chromedriver); "
+                           "install them with `apt-get install chromium chromium-driver`.")
+    binary, driver_path = found
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = profile or Path(tempfile.mkdtemp(prefix="check-slides-chromium-"))
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                     "--hide-scrollbars", "--force-device-scale-factor=1",
+                     f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_script_timeout(60)
+    driver.set_page_load_timeout(120)
+    set_viewport(driver, width, height)
+    return driver
+
+
+def set_viewport(driver, width: int, height: int) -> None:
+    """The page's viewport (what a full-screen deck gets), not the window with its frame."""
+    driver.set_window_size(width, height)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def open_deck(driver, deck: Path, timeout: float = 60) -> None:
+    """Load the deck and wait until reveal.js has started and every image has loaded."""
+    import time
+
+    driver.get(Path(deck).resolve().as_uri())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = driver.execute_script(
+            "return document.readyState === 'complete' && !!window.Reveal && Reveal.isReady() && "
+            "Array.prototype.every.call(document.images, function (i) { return i.complete; });")
+        if ready:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{deck}: reveal.js did not start within {timeout} s")
+
+
+def measure(driver, h: int, v: int) -> dict:
+    """Go to slide (h, v) of the open deck, all fragments shown, and measure it."""
+    result = driver.execute_async_script(MEASURE_JS, h, v, TOLERANCE)
+    result["overflow_px"] = round(max([0.0, *result["overflow"].values()]), 1)
+    result["overflows"] = result["overflow_px"] > TOLERANCE
+    result["where"] = ", ".join(f"{side} {px:.0f} px" for side, px in result["overflow"].items() if px > TOLERANCE)
+    return result
+
+
+def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | None = None) -> dict:
+    """Every slide of one deck at width x height: {deck, slides, notes, overflowing: [...], measured: [...]}."""
+    set_viewport(driver, width, height)
+    open_deck(driver, deck)
+    measured = []
+    for slide in driver.execute_script(LIST_JS):
+        result = measure(driver, slide["h"], slide["v"])
+        measured.append(result)
+        if result["overflows"] and screenshots is not None:
+            screenshots.mkdir(parents=True, exist_ok=True)
+            shot = screenshots / f"{Path(deck).name.split('.')[0]}_{width}x{height}_{slide['h']}-{slide['v']}.png"
+            driver.get_screenshot_as_file(str(shot))
+            result["screenshot"] = str(shot)
+    with contextlib.suppress(Exception):
+        driver.execute_script("Reveal.slide(0, 0)")
+    return {"deck": Path(deck).name, "size": f"{width}x{height}", "slides": len(measured),
+            "notes": sum(m["notes"] for m in measured),
+            "overflowing": [m for m in measured if m["overflows"]], "measured": measured}
+
+
+def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=None) -> list[dict]:
+    """The slides of a deck whose content does not fit a width x height screen, as dicts with h, v,
+    first_line, overflow_px (canvas pixels), where, worst (the element that sticks out most) and more.
+    Opens its own headless Chromium unless `driver` (from make_driver) is given."""
+    own = driver is None
+    driver = driver or make_driver(width, height)
+    try:
+        return check_deck(driver, Path(deck_path), width, height)["overflowing"]
+    finally:
+        if own:
+            driver.quit()
+
+
+def print_report(report: dict) -> None:
+    slides, bad = report["slides"], report["overflowing"]
+    print(f"{report['deck']} at {report['size']}: {slides} slides, {len(bad)} overflow, "
+          f"{report['notes']} with speaker notes")
+    for m in bad:
+        print(f"  slide {m['h']}/{m['v']}: +{m['overflow_px']:.0f} px ({m['where']}; {m['worst']}) "
+              f"\"{m['first_line']}\"")
+        for line in m["scrolling"]:
+            print(f"      {line}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    if text in SIZES:
+        return SIZES[text]
+    width, _, height = text.lower().partition("x")
+    return int(width), int(height)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("decks", nargs="*", type=Path,
+                        help="decks (.slides.html) or folders of decks; default: build/slides/")
+    parser.add_argument("--size", action="append", type=parse_size,
+                        help="window size WIDTHxHEIGHT (or 720p, 1080p); may be repeated; default 1280x720")
+    parser.add_argument("--report-only", action="store_true", help="always exit 0")
+    parser.add_argument("--screenshots", type=Path, help="save a screenshot of every overflowing slide here")
+    args = parser.parse_args(argv)
+
+    decks = []
+    for path in args.decks or [DECKS]:
+        decks += sorted(path.glob("*.slides.html")) if path.is_dir() else [path]
+    if not decks:
+        print(f"No decks found in {', '.join(map(str, args.decks or [DECKS]))}; run tools/build_slides.py first.")
+        return 0 if args.report_only else 2
+    sizes = args.size or [SIZES["720p"]]
+    driver = make_driver(*sizes[0])
+    total = 0
+    try:
+        for width, height in sizes:
+            for deck in decks:
+                report = check_deck(driver, deck, width, height, args.screenshots)
+                print_report(report)
+                total += len(report["overflowing"])
+    finally:
+        driver.quit()
+    print(f"{total} slide(s) overflow" if total else "Every slide fits.")
+    return 0 if args.report_only or not total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
