@@ -4,12 +4,17 @@
     python tools/make_nav.py           # update in place
     python tools/make_nav.py --check   # exit 1 if anything is out of date (a test runs this)
 
+`--check` also reports links that lead nowhere: a markdown link to an `NN_*.ipynb` file that does not
+exist, and a markdown cell that says "notebook NN" when no notebook NN exists yet (write "later in the
+course" instead). It prints each offender as notebook, cell index, text.
+
 A notebook's navigation cells are the markdown cells tagged `nav` (the first and the last cell).
 The README's course map sits between `<!-- course-map:start -->` and `<!-- course-map:end -->`.
 """
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -70,6 +75,34 @@ def update_notebook(path: Path, text: str) -> bool:
     return changed
 
 
+NOTEBOOK_LINK = re.compile(r"\]\(([^)\s]*?\d\d_[^)\s/]*\.ipynb)[^)]*\)")
+NOTEBOOK_WORD = re.compile(r"\b[Nn]otebook\s+(\d\d)\b")
+
+
+def dead_references() -> list[str]:
+    """Markdown links to missing NN_*.ipynb files and "notebook NN" for a missing NN, as printable lines."""
+    existing = {p.name[:2] for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    found = []
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for index, cell in enumerate(cells):
+            if cell["cell_type"] != "markdown":
+                continue
+            text = "".join(cell["source"])
+            for match in NOTEBOOK_LINK.finditer(text):
+                target = match.group(1).split("#")[0]
+                if "://" in target:   # a web address (the Binder badge), not a file in the repository
+                    continue
+                if not (path.parent / target).resolve().exists():
+                    found.append(f"{path.name}, cell {index}: link to a missing notebook: {match.group(0)}")
+            for match in NOTEBOOK_WORD.finditer(text):
+                if match.group(1) not in existing:
+                    start = max(0, match.start() - 40)
+                    context = " ".join(text[start:match.end() + 40].split())
+                    found.append(f"{path.name}, cell {index}: \"{match.group(0)}\" does not exist yet: ...{context}...")
+    return found
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     rows = present()
@@ -96,8 +129,15 @@ def main(argv: list[str]) -> int:
         else:
             README.write_text(new, encoding="utf-8")
             print("updated README.md")
+    dead = dead_references() if check else []
+    for line in dead:
+        print(line)
     if check and stale:
         print("out of date (run python tools/make_nav.py):", ", ".join(stale))
+    if check and (stale or dead):
+        if dead:
+            print(f"{len(dead)} reference(s) to notebooks that do not exist: link only existing notebooks, "
+                  "and write \"later in the course\" for the others")
         return 1
     return 0
 
