@@ -114,8 +114,8 @@ Reveal.initialize({
     history: true,
     transition: "{{ resources.reveal.transition | default('slide', true) }}",
     slideNumber: "{{ resources.reveal.number }}",
-    width: {{ resources.reveal.width | default('960', true) }},
-    height: {{ resources.reveal.height | default('700', true) }},
+    width: {{ resources.reveal.width | default('1280', true) }},
+    height: {{ resources.reveal.height | default('720', true) }},
     plugins: [RevealNotes]
 });
 </script>

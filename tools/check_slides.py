@@ -9,7 +9,7 @@
 
 Each deck is opened in headless Chromium with the window (the viewport) at the given size, as a teacher
 opens it on a lecture laptop. reveal.js lays every slide out on a fixed canvas (`Reveal.getConfig()`
-width x height, 960x700 in our decks) and scales that canvas to the window; whatever lies outside the
+width x height, 1280x720 in our decks: a 16:9 projector) and scales that canvas to the window; whatever lies outside the
 canvas is what the audience does not see. The checker goes to every slide and sub-slide with
 `Reveal.slide(h, v, f)` (all fragments shown, as the last click shows them), waits for the layout and
 measures in JavaScript, in the canvas's own pixels:
