@@ -183,3 +183,20 @@ def test_overflow_checker(tmp_path, chromium_driver, size):
     # The importable entry point, with its own browser.
     if size == (1280, 720):
         assert [(m["h"], m["v"]) for m in check_slides.overflowing_slides(deck, *size)] == [(1, 0), (3, 0)]
+
+
+# Decks made to fit the screen, with speaker notes (issue "Lecture decks a teacher can present as they
+# are"). A deck joins this list when its notebook has been tagged; every deck is to join it.
+FITTED = ["00_start_here", "01_samples_and_datasets"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["720p", "1080p"])
+@pytest.mark.parametrize("name", FITTED)
+def test_fitted_decks_fit_the_screen_and_carry_notes(decks, chromium_driver, name, size):
+    report = check_slides.check_deck(chromium_driver, decks / f"{name}.slides.html", *size)
+    cut = [(m["h"], m["v"], m["first_line"][:60], m["overflow_px"]) for m in report["overflowing"]]
+    assert not cut, f"{name} at {size[0]}x{size[1]}: these slides (h, v, first line, px) do not fit: {cut}"
+    main_slides = len({m["h"] for m in report["measured"]})
+    assert report["notes"] >= main_slides - 1, (f"{name}: {report['notes']} slides with speaker notes for "
+                                               f"{main_slides} main slides")
