@@ -188,7 +188,8 @@ def test_overflow_checker(tmp_path, chromium_driver, size):
 # Decks made to fit the screen, with speaker notes (issue "Lecture decks a teacher can present as they
 # are"). A deck joins this list when its notebook has been tagged; every deck is to join it.
 FITTED = ["00_start_here", "01_samples_and_datasets", "02_batches", "03_iterations", "04_epochs",
-          "05_gd_sgd_minibatch", "06_gradient_noise", "10_beyond_one_device"]
+          "05_gd_sgd_minibatch", "06_gradient_noise", "10_beyond_one_device",
+          "11_myths_and_self_check"]
 
 
 @pytest.mark.browser
