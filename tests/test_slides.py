@@ -189,7 +189,7 @@ def test_overflow_checker(tmp_path, chromium_driver, size):
 # are"). A deck joins this list when its notebook has been tagged; every deck is to join it.
 FITTED = ["00_start_here", "01_samples_and_datasets", "02_batches", "03_iterations", "04_epochs",
           "05_gd_sgd_minibatch", "06_gradient_noise", "10_beyond_one_device",
-          "08_batch_size_and_learning_rate", "11_myths_and_self_check"]
+          "08_batch_size_and_learning_rate", "09_generalization", "11_myths_and_self_check"]
 
 
 @pytest.mark.browser
