@@ -82,6 +82,21 @@ def check_finite(name: str, value: torch.Tensor) -> None:
                          "before training (e.g. x[torch.isfinite(x).all(dim=1)])")
 
 
+def check_module(name: str, value: object):
+    """Return ``value`` if it is a ``torch.nn.Module``, else raise."""
+    from torch import nn
+    if not isinstance(value, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module (e.g. nn.Linear(40, 10)), got {type(value).__name__}")
+    return value
+
+
+def check_loss(value: object):
+    """Return ``value`` if it is None (the default loss) or a function ``(output, target) -> mean loss``."""
+    if value is not None and not callable(value):
+        raise TypeError(f"loss must be None or a function (output, target) -> mean loss of the batch, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices`` (strings), else raise."""
     if not isinstance(value, str) or value not in choices:

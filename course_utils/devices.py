@@ -17,6 +17,7 @@ threads made them 4–20× *slower* (see ``benchmarks/README.md``). It does not 
 """
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -76,6 +77,16 @@ def accelerator_memory(device: torch.device) -> tuple[int, int] | None:
     except (RuntimeError, ValueError):
         pass
     return None
+
+
+def free_device_memory(device: torch.device) -> None:
+    """Collect Python's garbage and, on a GPU, give the allocator's cached blocks back to the device.
+
+    Call it after the big tensors are gone (after leaving an ``except`` block whose traceback held them).
+    """
+    gc.collect()
+    if device.type != "cpu":
+        torch.accelerator.empty_cache()
 
 
 def _system_memory_gib() -> float | None:

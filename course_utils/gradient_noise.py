@@ -29,24 +29,18 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .checks import check_non_negative_int, check_positive_int, check_tensor
+from .checks import check_loss, check_module, check_non_negative_int, check_positive_int, check_tensor
 from .plots import COLORS
 from .training import Data, as_pair, default_loss
 
 
 def _check_model(model: object) -> dict[str, torch.Tensor]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (e.g. nn.Linear(40, 10)), got {type(model).__name__}")
+    check_module("model", model)
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
     if not params:
         raise ValueError("model has no trainable parameters (none with requires_grad=True), so it has no "
                          "gradient; pass a model with parameters, e.g. nn.Linear(40, 10)")
     return params
-
-
-def _check_loss(loss: object) -> None:
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be None or a function (output, target) -> mean loss, got {loss!r}")
 
 
 def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable | None = None, *,
@@ -73,7 +67,7 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: C
     x, y = check_tensor("x", x), check_tensor("y", y)
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same number of samples, got len(x)={len(x)} and len(y)={len(y)}")
-    _check_loss(loss)
+    check_loss(loss)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     loss_fn = loss or default_loss(y)
     buffers = {name: b.detach() for name, b in model.named_buffers()}
@@ -95,7 +89,7 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: C
 def _deviations(model: nn.Module, data: Data, loss: Callable | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(gᵢ − G for every sample, G), in float64 so that sums of many small numbers stay exact enough."""
     _check_model(model)
-    _check_loss(loss)
+    check_loss(loss)
     x, y = as_pair(data, "data")
     g = per_sample_grads(model, x, y, loss).double()
     mean = g.mean(dim=0)
@@ -208,7 +202,7 @@ def gradient_noise(model: nn.Module, data: Data, batch_sizes: Sequence[int], *, 
     _check_model(model)
     draws = check_positive_int("draws", draws)
     seed = check_non_negative_int("seed", seed)
-    _check_loss(loss)
+    check_loss(loss)
     x, y = as_pair(data, "data")
     n = len(x)
     if n < 2:

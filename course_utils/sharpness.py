@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vjp
 
-from .checks import check_non_negative_int, check_positive_int
+from .checks import check_loss, check_module, check_non_negative_int, check_positive_int
 from .training import Data, as_pair, default_loss
 
 
@@ -45,13 +45,11 @@ def sharpness(model: nn.Module, data: Data, *, iterations: int = 20, loss: Calla
     >>> round(sharpness(nn.Linear(1, 1, bias=False), (x, y)), 4)   # loss = mean((w·x)²): H = 2·mean(x²) = 10
     10.0
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (e.g. nn.Linear(40, 10)), got {type(model).__name__}")
+    check_module("model", model)
     iterations = check_positive_int("iterations", iterations)
     seed = check_non_negative_int("seed", seed)
     batch_size = check_positive_int("batch_size", batch_size)
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a function (output, target) -> scalar tensor, got {loss!r}")
+    check_loss(loss)
     x, y = as_pair(data, "data")
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
     if not params:

@@ -15,7 +15,6 @@ al. 2018 (arXiv:1812.06162) model the steps as S = S_min · (1 + B_noise / B), S
 """
 from __future__ import annotations
 
-import gc
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -27,9 +26,9 @@ import torch
 from torch import nn
 
 from .batching import Batches
-from .checks import (check_non_negative_float, check_non_negative_int, check_positive_float,
-                     check_positive_int, check_tensor)
-from .devices import pick_device
+from .checks import (check_loss, check_module, check_non_negative_float, check_non_negative_int,
+                     check_positive_float, check_positive_int, check_tensor)
+from .devices import free_device_memory, pick_device
 from .measuring import median_seconds, synchronize
 from .plots import COLORS
 from .seeding import private_torch_seed
@@ -49,11 +48,6 @@ def _new_model(make_model: Callable[[], nn.Module], seed: int, device: torch.dev
     if not isinstance(model, nn.Module):
         raise TypeError(f"make_model must return a torch.nn.Module, it returned {type(model).__name__}")
     return model.to(device)
-
-
-def _check_loss(loss: object) -> None:
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be None or a function (output, target) -> mean loss, got {loss!r}")
 
 
 def _check_sizes(name: str, values: object) -> list[int]:
@@ -86,12 +80,11 @@ def saved_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callab
     and by the second Linear: counted once), the model output and the targets (10·4 = 40 each, saved by
     the mean squared error).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (e.g. nn.Linear(40, 10)), got {type(model).__name__}")
+    check_module("model", model)
     x, y = check_tensor("x", x), check_tensor("y", y)
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same number of samples, got len(x)={len(x)} and len(y)={len(y)}")
-    _check_loss(loss)
+    check_loss(loss)
     loss_fn = loss or default_loss(y)
     own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     spans: dict[int, tuple[int, int]] = {}  # storage address -> (first byte, end byte) that saved tensors reach
@@ -110,31 +103,6 @@ def saved_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callab
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss_fn(model(x), y)
     return sum(end - start for start, end in spans.values())
-
-
-def _reset_peak(device: torch.device) -> None:
-    if hasattr(torch, "accelerator") and hasattr(torch.accelerator, "reset_peak_memory_stats"):
-        torch.accelerator.reset_peak_memory_stats(device)
-    else:
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak(device: torch.device) -> int:
-    if hasattr(torch, "accelerator") and hasattr(torch.accelerator, "max_memory_allocated"):
-        return int(torch.accelerator.max_memory_allocated(device))
-    return int(torch.cuda.max_memory_allocated(device))
-
-
-def _empty_cache(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cpu":
-        return
-    if hasattr(torch, "accelerator") and hasattr(torch.accelerator, "empty_cache"):
-        torch.accelerator.empty_cache()
-    elif device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        torch.mps.empty_cache()
 
 
 # ---------------------------------------------------------------------------------------------- throughput
@@ -242,7 +210,7 @@ def throughput(make_model: Callable[[], nn.Module], data: Data, batch_sizes: Seq
     warmup = check_non_negative_int("warmup", warmup)
     lr = check_positive_float("lr", lr, example="0.01")
     seed = check_non_negative_int("seed", seed)
-    _check_loss(loss)
+    check_loss(loss)
     x, y = as_pair(data, "data")
     sizes = _check_sizes("batch_sizes", batch_sizes)
     device = pick_device(device)
@@ -266,16 +234,16 @@ def throughput(make_model: Callable[[], nn.Module], data: Data, batch_sizes: Seq
 
             if on_cuda:
                 synchronize(device)
-                _reset_peak(device)
+                torch.accelerator.reset_peak_memory_stats(device)
             seconds = median_seconds(iteration, repeats=repeats, warmup=warmup, device=device)
-            memory = _peak(device) if on_cuda else saved_bytes(model, xb, yb, loss_fn)
+            memory = int(torch.accelerator.max_memory_allocated(device)) if on_cuda else saved_bytes(model, xb, yb, loss_fn)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
             out_of_memory = True  # free the memory below, outside this block: exc holds the frames' tensors
         if out_of_memory:
             del model, optimizer, xb, yb
-            _empty_cache(device)
+            free_device_memory(device)
             result.batch_sizes.append(b)
             result.seconds_per_iteration.append(None)
             result.samples_per_second.append(None)
@@ -288,7 +256,7 @@ def throughput(make_model: Callable[[], nn.Module], data: Data, batch_sizes: Seq
         result.memory_bytes.append(memory)
         result.out_of_memory.append(False)
         del model, optimizer, xb, yb
-    _empty_cache(device)
+    free_device_memory(device)
     return result
 
 
@@ -395,7 +363,7 @@ def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes
     seed = check_non_negative_int("seed", seed)
     eval_every = check_positive_int("eval_every", eval_every)
     momentum = check_non_negative_float("momentum", momentum)
-    _check_loss(loss)
+    check_loss(loss)
     x, y = as_pair(data, "data")
     sizes = _check_sizes("batch_sizes", batch_sizes)
     x_eval, y_eval = as_pair(eval_data, "eval_data", split="test") if eval_data is not None else (x, y)

@@ -13,8 +13,6 @@ What each iteration and epoch leaves behind is recorded by ``History``; saving a
 """
 from __future__ import annotations
 
-import gc
-import math
 import os
 import time
 from collections.abc import Callable
@@ -25,10 +23,10 @@ from torch import nn
 
 from .batching import Batches, iterations_per_epoch
 from .checkpoints import CheckpointError, resume_training, save_training
-from .checks import (check_bool, check_finite, check_non_negative_float, check_non_negative_int,
-                     check_positive_float, check_positive_int, check_tensor)
+from .checks import (check_bool, check_finite, check_loss, check_module, check_non_negative_float,
+                     check_non_negative_int, check_positive_float, check_positive_int, check_tensor)
 from .data import Dataset
-from .devices import accelerator_memory, describe_device, pick_device
+from .devices import accelerator_memory, describe_device, free_device_memory, pick_device
 from .history import History
 from .progress import progress_bar
 from .seeding import private_torch_seed
@@ -123,9 +121,7 @@ def batch_too_large(what: str, batch_size: int, device: torch.device) -> BatchTo
     Call it *after* leaving the ``except`` block: while the exception is being handled its traceback
     still holds the failed step's tensors, and emptying the cache then frees nothing.
     """
-    gc.collect()
-    if device.type != "cpu":
-        torch.accelerator.empty_cache()
+    free_device_memory(device)
     memory = accelerator_memory(device)
     said = (f"{memory[1] / 2**30:.1f} GiB in all, {memory[0] / 2**30:.1f} GiB free after emptying the cache"
             if memory else describe_device(device))
@@ -147,8 +143,8 @@ def evaluate(model: nn.Module, data: Data, loss: Loss | None = None, batch_size:
     >>> evaluate(model, data.test)            # doctest: +SKIP
     {'loss': 0.93, 'accuracy': 0.71}
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
+    check_loss(loss)
     x, y = as_pair(data, "data", split="test")
     batch_size = check_positive_int("batch_size", batch_size)
     device = torch.device(device) if device is not None else _model_device(model)
@@ -276,8 +272,7 @@ def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int | 
     >>> history = train(model, (x, y), epochs=3, batch_size=32, lr=0.05, progress=False)   # doctest: +SKIP
     """
     # -- check every argument before touching anything
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (e.g. nn.Linear(40, 10)), got {type(model).__name__}")
+    check_module("model", model)
     epochs = check_non_negative_int("epochs", epochs)
     if not callable(batch_size):
         check_positive_int("batch_size", batch_size)
@@ -293,8 +288,7 @@ def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int | 
     if scheduler is not None and not callable(scheduler):
         raise TypeError("scheduler must be a function optimizer -> LRScheduler, e.g. "
                         f"lambda opt: torch.optim.lr_scheduler.LinearLR(opt, 0.1, total_iters=100); got {scheduler!r}")
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a function (output, target) -> scalar tensor, got {loss!r}")
+    check_loss(loss)
     seed = check_non_negative_int("seed", seed)
     check_bool("progress", progress)
     check_bool("eval_train", eval_train)

@@ -1,6 +1,4 @@
 """Data parallelism: W processes with batch b take the same steps as one process with batch W·b."""
-import subprocess
-import sys
 import time
 
 import pytest

@@ -13,6 +13,8 @@ import course_utils as cu
 import course_utils.history as history_module
 from course_utils import BatchTooLargeError, evaluate, train
 
+from test_training import interrupt_at
+
 GPU = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else None
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(GPU is None, reason="no CUDA or MPS device on this machine (the GPU tests need one)")]
@@ -71,16 +73,8 @@ def test_out_of_memory_then_a_smaller_batch_in_the_same_process():
 
 def test_stop_keeps_every_finished_iteration_on_the_gpu(data, monkeypatch, capsys):
     monkeypatch.setattr(history_module, "FLUSH_SECONDS", 1e9)  # every loss waits on the GPU until the end
-    calls = {"n": 0}
-
-    def stop_at_30(output, target):
-        calls["n"] += 1
-        if calls["n"] == 30:
-            raise KeyboardInterrupt
-        return nn.functional.cross_entropy(output, target)
-
     whole = train(mlp(), data, epochs=1, batch_size=64, lr=0.1, device=GPU, progress=False)
-    h = train(mlp(), data, epochs=1, batch_size=64, lr=0.1, device=GPU, progress=False, loss=stop_at_30)
+    h = train(mlp(), data, epochs=1, batch_size=64, lr=0.1, device=GPU, progress=False, loss=interrupt_at(30))
     assert h.interrupted and h.iterations == 29
     assert h.loss == pytest.approx(whole.loss[:29], rel=1e-5)
 

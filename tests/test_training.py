@@ -21,6 +21,19 @@ def toy_classification(n=100, seed=1):
     return x, y
 
 
+def interrupt_at(call):
+    """Cross-entropy that presses the stop button (KeyboardInterrupt) at its ``call``-th use."""
+    calls = {"n": 0}
+
+    def loss(output, target):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return nn.functional.cross_entropy(output, target)
+
+    return loss
+
+
 def quiet(model, data, **kwargs):
     options = {"epochs": 2, "batch_size": 16, "lr": 0.1, "progress": False} | kwargs
     return train(model, data, **options)
@@ -134,15 +147,7 @@ def test_gradient_accumulation_gives_the_same_update_as_the_whole_batch():
 def test_keyboard_interrupt_returns_history_so_far(capsys):
     x, y = toy_classification(100)
     model = mlp()
-    calls = {"n": 0}
-
-    def interrupting_loss(output, target):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return nn.functional.cross_entropy(output, target)
-
-    h = quiet(model, (x, y), epochs=3, batch_size=32, loss=interrupting_loss)
+    h = quiet(model, (x, y), epochs=3, batch_size=32, loss=interrupt_at(6))
     assert h.interrupted and h.iterations == 5 and h.epochs == 1
     assert len(h.lr) == len(h.batch_size) == len(h.epoch) == len(h.time) == 5
     assert all(torch.isfinite(p).all() for p in model.parameters())

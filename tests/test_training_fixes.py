@@ -3,7 +3,6 @@
 Each test fails on the version of course_utils before issue 7 ("course_utils on every device").
 """
 import gc
-import math
 import random
 import weakref
 
@@ -14,10 +13,9 @@ from torch import nn
 
 import course_utils as cu
 import course_utils.history as history_module
-import course_utils.training as training
-from course_utils import BatchTooLargeError, CheckpointError, History, evaluate, train
+from course_utils import BatchTooLargeError, CheckpointError, evaluate
 
-from test_training import mlp, quiet, toy_classification
+from test_training import interrupt_at, mlp, quiet, toy_classification
 
 
 # ---- global random state is the learner's ---------------------------------------------------------------
@@ -175,7 +173,7 @@ def test_out_of_memory_frees_the_failed_step_before_raising(monkeypatch):
         real_collect()
         alive_when_freeing.append(model.activation() is not None)
 
-    monkeypatch.setattr(training.gc, "collect", collect)
+    monkeypatch.setattr(gc, "collect", collect)  # the module that course_utils.devices.free_device_memory calls
     with pytest.raises(BatchTooLargeError) as info:
         quiet(model, toy_classification(100), batch_size=32)
     assert alive_when_freeing == [False]  # the traceback no longer held the activations when memory was freed
@@ -204,18 +202,6 @@ def test_out_of_memory_in_evaluate_names_evaluates_batch_size():
 
 
 # ---- the stop button ----------------------------------------------------------------------------------------------
-def interrupt_at(call):
-    calls = {"n": 0}
-
-    def loss(output, target):
-        calls["n"] += 1
-        if calls["n"] == call:
-            raise KeyboardInterrupt
-        return nn.functional.cross_entropy(output, target)
-
-    return loss
-
-
 def test_stop_keeps_every_finished_iteration_even_while_losses_wait_on_the_gpu(monkeypatch, capsys):
     # Pretend every loss lives on a GPU: they wait in History's buffer and are copied every 0.5 s.
     monkeypatch.setattr(history_module, "FLUSH_SECONDS", 1e9)
