@@ -6,7 +6,8 @@ instead of AVX2, ARM's NEON, another MKL code path) rounds differently, and the 
 ``0.0385`` may come out as ``0.0386``. This plugin keeps nbval's comparison and changes only how two
 printed numbers are compared:
 
-- The **words** around the numbers must be identical: a changed verdict ("B = 64 lower" → "no
+- The **words** around the numbers must be identical (a run of spaces counts as one space, since a
+  column padded to a number's width moves with the number): a changed verdict ("B = 64 lower" → "no
   difference detected") or a changed label fails.
 - An **integer** (no decimal point, no exponent: iterations per epoch, shapes, byte counts, seeds)
   must be identical.
@@ -40,7 +41,9 @@ import re
 from dataclasses import dataclass
 
 # A number standing on its own: not part of a name (layer1), of a version (2.13.0) or of a hash.
-NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d+|\.\d+|\d+)(?:[eE][-+]?\d+)?(?!\w|\.\w)")
+# Runs of spaces count as one: a column padded to a number's width ("{:>9}") moves with the number.
+SPACES = re.compile(r" +")
 METADATA_KEY = "nbval-tolerance"
 
 
@@ -109,7 +112,7 @@ def compare_text(reference: str, test: str, tolerance: Tolerance = Tolerance()) 
     ref_words, ref_numbers = split_numbers(reference)
     test_words, test_numbers = split_numbers(test)
     for ref_word, test_word in zip(ref_words, test_words):
-        if ref_word != test_word:
+        if SPACES.sub(" ", ref_word) != SPACES.sub(" ", test_word):
             return f"the words differ: {ref_word[:80]!r} became {test_word[:80]!r}"
     if len(ref_numbers) != len(test_numbers):
         return f"{len(ref_numbers)} numbers became {len(test_numbers)}"
