@@ -20,12 +20,13 @@ from .schedules import lr_schedule, scaled_lr
 from .seeding import seed_everything
 from .sharpness import sharpness
 from .speed import StepsToTarget, Throughput, fit_steps, saved_bytes, steps_to_target, throughput
+from .verdicts import Comparison, compare, mean_and_spread
 from .training import BatchTooLargeError, evaluate, train, train_epoch, train_step
 from .widgets import batch_size_choices, batch_size_slider, lr_slider, safe
 
 use_cpu_threads()
 
-__all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "DataFileError", "Dataset",
+__all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "compare", "mean_and_spread", "DataFileError", "Dataset",
            "GradientNoise", "History", "Split", "StepsToTarget", "Throughput", "activation_bytes", "fit_steps",
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
            "iterations_per_epoch", "load_dataset", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
