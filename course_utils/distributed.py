@@ -34,6 +34,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -41,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from .batching import iterations_per_epoch
@@ -70,6 +71,30 @@ def iterations_per_epoch_per_device(n_samples: int, world_size: int, batch_size:
     batch_size = check_positive_int("batch_size", batch_size)
     check_bool("drop_last", drop_last)
     return iterations_per_epoch(-(-n_samples // world_size), batch_size, drop_last)
+
+
+def rank_epochs(dataset: Dataset, *, world_size: int, rank: int, batch_size: int, epochs: int,
+                seed: int = 0) -> Iterator[DataLoader]:
+    """Rank ``rank``'s ``DataLoader`` once per epoch: its 1/W share of that epoch, in batches of b.
+
+    ``DistributedSampler(shuffle=True, seed=seed)`` with ``set_epoch(epoch)`` before each epoch: a new
+    permutation every epoch (seeded by ``seed + epoch``), the same one on every rank. Without
+    ``set_epoch`` every epoch would repeat the first one's order.
+
+    >>> data = list(range(8))
+    >>> [[b.tolist() for b in loader] for loader in rank_epochs(data, world_size=2, rank=0, batch_size=2,
+    ...                                                          epochs=2)]
+    [[[4, 7], [2, 1]], [[5, 2], [7, 1]]]
+    """
+    world_size = check_positive_int("world_size", world_size)
+    batch_size = check_positive_int("batch_size", batch_size)
+    epochs = check_non_negative_int("epochs", epochs)
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    assert len(loader) == iterations_per_epoch_per_device(len(dataset), world_size, batch_size)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)  # a new permutation each epoch, the same one on every rank
+        yield loader
 
 
 def _positive_int(text: str) -> int:
@@ -117,13 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
 
     # Each rank sees its own 1/W of every epoch, in batches of b.
-    dataset = TensorDataset(x, y)
-    sampler = DistributedSampler(dataset, shuffle=True, seed=args.seed)
-    loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler)
-    assert len(loader) == iterations_per_epoch_per_device(len(x), world_size, args.batch_size)
-
-    for epoch in range(args.epochs):
-        sampler.set_epoch(epoch)  # a new permutation each epoch, the same one on every rank
+    for loader in rank_epochs(TensorDataset(x, y), world_size=world_size, rank=rank, batch_size=args.batch_size,
+                              epochs=args.epochs, seed=args.seed):
         loss_sum, n_seen = torch.zeros((), device=device), 0  # this rank's share of the epoch
         for xb, yb in loader:
             xb, yb = xb.to(device), yb.to(device)

@@ -1,5 +1,6 @@
 """Gradient noise: how far a mini-batch gradient is from the full-batch gradient, as B changes.
 
+    >>> from course_utils import load_dataset
     >>> data = load_dataset("mnist1d")
     >>> model = torch.nn.Sequential(torch.nn.Linear(40, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
     >>> noise = gradient_noise(model, data, [1, 4, 16, 64, 256, 1024])     # doctest: +SKIP

@@ -1,6 +1,9 @@
 """What a training run records: every iteration and every epoch.
 
-    >>> history = train(model, data, epochs=3, batch_size=64, lr=0.1)   # doctest: +SKIP
+    >>> from course_utils import load_dataset, train
+    >>> data = load_dataset("mnist1d")
+    >>> model = torch.nn.Sequential(torch.nn.Linear(40, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    >>> history = train(model, data, epochs=3, batch_size=64, lr=0.1, progress=False)
     >>> len(history.loss) == 3 * history.iterations_per_epoch           # one loss per iteration
     True
     >>> history.plot(x="epoch")                                          # doctest: +SKIP

@@ -1,5 +1,6 @@
 """The training loop: epochs of iterations, each one forward → loss → backward → update.
 
+    >>> from course_utils import load_dataset
     >>> data = load_dataset("mnist1d")
     >>> model = torch.nn.Sequential(torch.nn.Linear(40, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
     >>> history = train(model, data, epochs=5, batch_size=64, lr=0.1, val_data=data.test)   # doctest: +SKIP

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from course_utils.distributed import N_SAMPLES, iterations_per_epoch_per_device, main, run_data_parallel
+from course_utils.distributed import (N_SAMPLES, iterations_per_epoch_per_device, main, rank_epochs,
+                                      run_data_parallel)
 
 EPOCHS = 2
 slow = pytest.mark.slow  # launches processes with torch.distributed.run: about 5 s each on 2 CPU cores
@@ -70,27 +71,42 @@ def test_iterations_per_device_match_dataloader(n, world_size, batch_size, drop_
     sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=0)
     loader = DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
     assert iterations_per_epoch_per_device(n, world_size, batch_size, drop_last) == len(loader)
-    assert len(list(loader)) == len(loader)
+
+
+def batches_by_epoch(data, world_size, rank, batch_size, epochs, seed):
+    """What ``course_utils.distributed`` gives rank ``rank``: its batches, epoch after epoch."""
+    return [[b.tolist() for b in loader] for loader in rank_epochs(
+        data, world_size=world_size, rank=rank, batch_size=batch_size, epochs=epochs, seed=seed)]
 
 
 @settings(max_examples=100, deadline=None)
 @given(world_size=st.integers(1, 6), batch_size=st.integers(1, 12), batches=st.integers(1, 8),
-       seed=st.integers(0, 2**31), epoch=st.integers(0, 5))
-def test_ranks_together_see_the_global_batch(world_size, batch_size, batches, seed, epoch):
-    """When N is a multiple of W·b, the k-th batches of the W ranks are the k-th batch of W·b on one rank."""
+       seed=st.integers(0, 2**31), epochs=st.integers(1, 3))
+def test_ranks_together_see_the_global_batch(world_size, batch_size, batches, seed, epochs):
+    """When N is a multiple of W·b, in every epoch the k-th batches of the W ranks are the k-th batch of
+    one process with batch W·b, and together the ranks see every sample once."""
     n = world_size * batch_size * batches
     data = list(range(n))
+    per_rank = [batches_by_epoch(data, world_size, r, batch_size, epochs, seed) for r in range(world_size)]
+    one_process = batches_by_epoch(data, 1, 0, world_size * batch_size, epochs, seed)
+    assert len(one_process) == epochs and all(len(epoch) == batches for epoch in one_process)
+    for e in range(epochs):
+        assert sorted(i for r in range(world_size) for batch in per_rank[r][e] for i in batch) == data
+        for k, global_batch in enumerate(one_process[e]):
+            assert sorted(sum((per_rank[r][e][k] for r in range(world_size)), [])) == sorted(global_batch)
 
-    def batches_of(replicas, rank, size):
-        sampler = DistributedSampler(data, num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
-        sampler.set_epoch(epoch)
-        return [b.tolist() for b in DataLoader(data, batch_size=size, sampler=sampler)]
 
-    per_rank = [batches_of(world_size, r, batch_size) for r in range(world_size)]
-    one_process = batches_of(1, 0, world_size * batch_size)
-    assert len(one_process) == batches
-    for k, global_batch in enumerate(one_process):
-        assert sorted(sum((per_rank[r][k] for r in range(world_size)), [])) == sorted(global_batch)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_each_epoch_has_a_new_order_as_with_set_epoch(seed):
+    """W = 2: epoch 2 is not epoch 1 again, and each epoch is DistributedSampler's after set_epoch."""
+    data = list(range(40))
+    for rank in (0, 1):
+        got = batches_by_epoch(data, 2, rank, 4, epochs=3, seed=seed)
+        assert got[1] != got[0] and got[2] != got[1]
+        for epoch in range(3):
+            sampler = DistributedSampler(data, num_replicas=2, rank=rank, shuffle=True, seed=seed)
+            sampler.set_epoch(epoch)
+            assert got[epoch] == [b.tolist() for b in DataLoader(data, batch_size=4, sampler=sampler)]
 
 
 @pytest.mark.parametrize("kwargs, error, words", [

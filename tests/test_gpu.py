@@ -88,3 +88,41 @@ def test_timings_wait_for_the_gpu():
     queued = time.perf_counter() - start
     waited = cu.median_seconds(lambda: [a @ a for _ in range(20)], repeats=3)  # device=None: the accelerator
     assert waited > 2 * queued  # without the wait, only the queueing would be timed
+
+
+def test_throughput_waits_for_the_gpu(monkeypatch):
+    """An iteration of four 4096-wide layers on 4096 samples is tens of ms of GPU work but well under a ms of
+    queueing: throughput must time the work (synchronizing the device), as a hand-timed iteration does."""
+    import course_utils.measuring as measuring
+    waited, real_synchronize = [], measuring.synchronize
+
+    def counting_synchronize(device=None):
+        waited.append(torch.device(device).type if device is not None else None)
+        real_synchronize(device)
+
+    monkeypatch.setattr(measuring, "synchronize", counting_synchronize)
+    width, repeats = 4096, 3
+    make_model = lambda: nn.Sequential(*[nn.Linear(width, width) for _ in range(4)])  # noqa: E731
+    x, y = torch.randn(width, width), torch.randn(width, width)
+    result = cu.throughput(make_model, (x, y), [width], device=GPU, repeats=repeats)
+    assert waited.count(GPU) >= 2 * repeats  # before and after each timed iteration
+
+    model = make_model().to(GPU)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    xb, yb = x.to(GPU), y.to(GPU)
+
+    def iteration():
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.mse_loss(model(xb), yb).backward()
+        optimizer.step()
+
+    iteration()
+    times = []
+    for _ in range(repeats):
+        torch.accelerator.synchronize()
+        start = time.perf_counter()
+        iteration()
+        torch.accelerator.synchronize()
+        times.append(time.perf_counter() - start)
+    by_hand = sorted(times)[repeats // 2]
+    assert result.seconds_per_iteration[0] >= 0.5 * by_hand, (result.seconds_per_iteration, by_hand)

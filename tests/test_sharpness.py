@@ -39,7 +39,6 @@ def full_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Te
 def test_matches_the_full_hessian_of_a_small_mlp():
     model, (x, y) = tiny_mlp(), tiny_data()
     eigenvalues = torch.linalg.eigvalsh(full_hessian(model, x, y))
-    assert sum(p.numel() for p in model.parameters()) == len(eigenvalues) == 26
     top = eigenvalues[eigenvalues.abs().argmax()]
     assert top > 0 and eigenvalues.abs().sort().values[-2] < 0.9 * top  # well separated: converges
     with warnings.catch_warnings():
