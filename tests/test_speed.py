@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.speed import (StepsToTarget, Throughput, fit_steps, saved_bytes, steps_to_target,
-                                throughput)
+from course_utils.memory import saved_bytes
+from course_utils.steps import StepsToTarget, fit_steps, steps_to_target
+from course_utils.throughput import Throughput, throughput
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)
@@ -38,8 +39,8 @@ def test_fit_steps_checks_its_inputs():
         fit_steps([8, 16], [-5, 200])
     with pytest.raises(TypeError, match="steps must be a list"):
         fit_steps([8, 16], 300)
-    with pytest.raises(ValueError, match="S_min .* is not positive"):
-        fit_steps([1, 2], [10, 1])  # S = −8 + 18/B: no positive floor
+    with pytest.raises(ValueError, match="does not describe steps=.*never level off"):
+        fit_steps([1, 2], [10, 1])  # falls faster than 1/B: no positive floor
 
 
 # ---- saved_bytes ---------------------------------------------------------------------------------------------
