@@ -270,7 +270,7 @@ def fit_steps(batch_sizes: BatchSizes, steps: Sequence[int | float | None]) -> S
     b, log_s = np.asarray(b_kept, dtype=float), np.log(np.asarray(s_kept, dtype=float))
 
     # B_noise ranges over (−smallest B, ∞): search u = log(B_noise + smallest B) on a grid, then refine
-    smallest = b.min()
+    smallest = float(b.min())
     to_b_noise = lambda u: math.exp(u) - smallest  # noqa: E731
     grid = np.linspace(math.log(smallest) - 14, math.log(b.max()) + 14, 600)
     misfits = [_log_misfit(log_s, b, to_b_noise(u))[0] for u in grid]
@@ -293,7 +293,7 @@ def fit_steps(batch_sizes: BatchSizes, steps: Sequence[int | float | None]) -> S
             low = u1
         if high - low < 1e-13:
             break
-    b_noise = to_b_noise((low + high) / 2)
+    b_noise = float(to_b_noise((low + high) / 2))
     misfit, log_s_min = _log_misfit(log_s, b, b_noise)
 
     # 95% intervals from the covariance of (log S_min, B_noise): σ² (JᵀJ)⁻¹, J the slopes of log S
