@@ -13,21 +13,24 @@ from .data import Dataset, DataFileError, Split, load_dataset
 from .devices import describe_device, pick_device, use_cpu_threads
 from .gradient_noise import GradientNoise, gradient_noise, noise_scale, per_sample_grads
 from .history import History
-from .measuring import activation_bytes, median_seconds, synchronize
+from .measuring import median_seconds, synchronize
+from .memory import activation_bytes, saved_bytes
 from .plots import COLORS, mark_epochs, use_course_style
 from .quiz import load_quiz, show_quiz
 from .schedules import lr_schedule, scaled_lr
 from .seeding import seed_everything
 from .sharpness import sharpness
-from .speed import StepsToTarget, Throughput, fit_steps, saved_bytes, steps_to_target, throughput
+from .steps import StepsFit, StepsToTarget, fit_steps, steps_to_target
+from .throughput import Throughput, throughput
 from .verdicts import Comparison, compare, mean_and_spread
 from .training import BatchTooLargeError, evaluate, train, train_epoch, train_step
 from .widgets import batch_size_choices, batch_size_slider, lr_slider, safe
 
 use_cpu_threads()
 
-__all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "compare", "mean_and_spread", "DataFileError", "Dataset",
-           "GradientNoise", "History", "Split", "StepsToTarget", "Throughput", "activation_bytes", "fit_steps",
+__all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "DataFileError", "Dataset",
+           "GradientNoise", "History", "Split", "StepsFit", "StepsToTarget", "Throughput", "activation_bytes",
+           "compare", "fit_steps", "mean_and_spread",
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
            "iterations_per_epoch", "load_dataset", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
            "median_seconds", "pick_device", "safe", "scaled_lr", "seed_everything", "sharpness", "show_quiz",

@@ -44,25 +44,40 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     >>> pick_device("cpu")
     device(type='cpu')
     """
-    source = "prefer"
-    if prefer is None and os.environ.get("COURSE_DEVICE"):
-        prefer, source = os.environ["COURSE_DEVICE"].strip().lower(), "the environment variable COURSE_DEVICE"
-    if prefer is None:
+    return choose_device("prefer", prefer)
+
+
+def choose_device(name: str, value: str | torch.device | None) -> torch.device:
+    """``pick_device(value)``, with the argument called ``name`` in the error messages.
+
+    The helpers that take ``device=...`` call it with ``name="device"``, so a bad value is reported under
+    the name the learner typed:
+
+    >>> choose_device("device", "tpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device must be None, 'cuda', 'mps', 'cpu' or a torch.device, got 'tpu'
+    """
+    source = name
+    if value is None and os.environ.get("COURSE_DEVICE"):
+        value, source = os.environ["COURSE_DEVICE"].strip().lower(), "the environment variable COURSE_DEVICE"
+    if value is None:
         for kind in DEVICE_NAMES:
             if _available(kind):
                 return torch.device(kind)
-    if isinstance(prefer, torch.device):
-        prefer = str(prefer)
-    if not isinstance(prefer, str):
-        raise TypeError(f"prefer must be None, 'cuda', 'mps', 'cpu' or a torch.device, got {prefer!r}")
-    kind = prefer.split(":")[0]
+    if isinstance(value, torch.device):
+        value = str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be None, 'cuda', 'mps', 'cpu' or a torch.device, got {value!r}")
+    kind = value.split(":")[0]
     if kind not in DEVICE_NAMES:
-        raise ValueError(f"{source} must be one of 'cuda', 'mps', 'cpu', got {prefer!r}")
+        raise ValueError(f"{source} must be None, 'cuda', 'mps', 'cpu' or a torch.device, got {value!r}"
+                         if source == name else f"{source} must be one of 'cuda', 'mps', 'cpu', got {value!r}")
     if not _available(kind):
         found = [k for k in DEVICE_NAMES if _available(k)]
-        raise ValueError(f"{source} asks for {prefer!r}, but this machine has no {kind.upper()} device; "
+        raise ValueError(f"{source} asks for {value!r}, but this machine has no {kind.upper()} device; "
                          f"available here: {', '.join(found)}")
-    return torch.device(prefer)
+    return torch.device(value)
 
 
 def accelerator_memory(device: torch.device) -> tuple[int, int] | None:
@@ -102,7 +117,7 @@ def describe_device(device: str | torch.device | None = None) -> str:
     >>> describe_device("cpu")    # doctest: +SKIP
     'CPU: 2 cores, 23.4 GiB memory, 1 PyTorch thread (no CUDA or MPS GPU found, so the course trains on the CPU)'
     """
-    device = pick_device(device)
+    device = choose_device("device", device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"CUDA GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB memory"

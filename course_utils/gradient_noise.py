@@ -21,7 +21,7 @@ in g_B (about tr(Σ)/B) is as large as the signal |G|².
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -30,18 +30,16 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .checks import check_loss, check_module, check_non_negative_int, check_positive_int, check_tensor
+from .checks import (BatchSizes, check_batch_sizes, check_finite, check_features, check_loss, check_module,
+                     check_non_negative_int, check_positive_int, check_tensor, check_trainable)
 from .plots import COLORS
 from .training import Data, as_pair, default_loss
 
 
 def _check_model(model: object) -> dict[str, torch.Tensor]:
+    """The model's trainable parameters by name (detached), after checking it is a model that has some."""
     check_module("model", model)
-    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
-    if not params:
-        raise ValueError("model has no trainable parameters (none with requires_grad=True), so it has no "
-                         "gradient; pass a model with parameters, e.g. nn.Linear(40, 10)")
-    return params
+    return {name: p.detach() for name, p in check_trainable("model", model).items()}
 
 
 def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable | None = None, *,
@@ -52,13 +50,16 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: C
     respect to the model's trainable parameters (those with ``requires_grad``, in the order of
     ``model.parameters()``), each flattened and put one after the other, so P is their number of
     elements. ``loss`` defaults as in ``train``: cross-entropy for class labels, mean squared error for
-    float targets. The rows come from ``torch.func`` (``vmap`` of ``grad``) over ``chunk_size`` samples at a
-    time, so memory holds one chunk's work plus the N × P result (4·N·P bytes in float32).
+    float targets; it must return the mean loss of the batch (one number). The gradients are computed
+    ``chunk_size`` samples at a time (with ``torch.func``), so memory holds one chunk's work plus the N × P
+    result (4·N·P bytes in float32).
 
     The model is not changed: not its parameters, not their ``.grad``, not its train/eval mode (it runs in
-    the mode it is in). A model with dropout or batch norm must be put in eval mode first: ``vmap`` refuses
-    their randomness and in-place statistics updates in training mode.
-    ``x`` and ``y`` are moved to the model's device; the result is on that device.
+    the mode it is in). A model with dropout or batch norm in training mode is refused: each sample would
+    get its own random dropout mask, and batch norm would normalize a batch of one sample with its own
+    statistics, so the rows would not be the gradients of one fixed network. Call ``model.eval()`` first.
+    ``x`` and ``y`` are moved to the model's device; the result is on that device. They must be finite, and
+    ``x`` of the parameters' floating-point type.
 
     >>> model = nn.Linear(3, 2)                   # P = 3·2 weights + 2 biases = 8
     >>> per_sample_grads(model, torch.randn(5, 3), torch.tensor([0, 1, 1, 0, 1])).shape
@@ -70,6 +71,10 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: C
         raise ValueError(f"x and y must have the same number of samples, got len(x)={len(x)} and len(y)={len(y)}")
     check_loss(loss)
     chunk_size = check_positive_int("chunk_size", chunk_size)
+    check_finite("x", x)
+    check_finite("y", y)
+    check_features("x", x, model)
+    _check_no_random_layers(model)
     loss_fn = loss or default_loss(y)
     buffers = {name: b.detach() for name, b in model.named_buffers()}
     device = next(iter(params.values())).device
@@ -77,14 +82,38 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: C
 
     def one_sample_loss(p: dict, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
         out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))  # a batch of one sample
-        return loss_fn(out, yi.unsqueeze(0))
+        value = loss_fn(out, yi.unsqueeze(0))
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"loss must return the mean loss of the batch, a single number (a 0-d tensor), but "
+                             f"it returned {shape} for a batch of one sample; if it is e.g. "
+                             "nn.CrossEntropyLoss(reduction='none'), use reduction='mean' (the default)")
+        return value
 
     grads_of_each = vmap(grad(one_sample_loss), in_dims=(None, 0, 0))
     rows = []
     for xc, yc in zip(x.split(chunk_size), y.split(chunk_size)):
-        g = grads_of_each(params, xc, yc)  # {name: (chunk, *shape of that parameter)}
+        try:
+            g = grads_of_each(params, xc, yc)  # {name: (chunk, *shape of that parameter)}
+        except RuntimeError as exc:
+            if "randomness" not in str(exc):
+                raise
+            raise ValueError("model draws random numbers in its forward pass (a random layer in training mode), "
+                             "so the per-sample gradients would each see a different network; call model.eval() "
+                             "first") from None
         rows.append(torch.cat([g[name].reshape(len(xc), -1) for name in params], dim=1))
     return torch.cat(rows, dim=0)
+
+
+def _check_no_random_layers(model: nn.Module) -> None:
+    """Raise if dropout or batch norm is in training mode: then a sample's gradient depends on more than itself."""
+    layers = sorted({type(m).__name__ for m in model.modules() if m.training and isinstance(
+        m, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm))})
+    if layers:
+        raise ValueError(f"model is in training mode and has {', '.join(layers)} layers: in training mode each "
+                         "sample would get its own random dropout mask, and batch norm would normalize each "
+                         "sample by itself, so the per-sample gradients would not belong to one fixed network. "
+                         "Call model.eval() first (and model.train() afterwards to go on training)")
 
 
 def _deviations(model: nn.Module, data: Data, loss: Callable | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,24 +199,13 @@ class GradientNoise:
         return ax
 
 
-def _check_batch_sizes(batch_sizes: object, n: int) -> list[int]:
-    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
-        raise TypeError(f"batch_sizes must be a non-empty list of whole numbers, e.g. [1, 4, 16], "
-                        f"got {batch_sizes!r}")
-    sizes = [check_positive_int("batch_sizes entry", b) for b in batch_sizes]
-    too_large = [b for b in sizes if b > n]
-    if too_large:
-        raise ValueError(f"batch_sizes must be between 1 and the number of samples N = {n}, "
-                         f"got {too_large} in batch_sizes={list(batch_sizes)!r}")
-    return sizes
-
-
-def gradient_noise(model: nn.Module, data: Data, batch_sizes: Sequence[int], *, draws: int = 200,
+def gradient_noise(model: nn.Module, data: Data, batch_sizes: BatchSizes, *, draws: int = 200,
                    seed: int = 0, loss: Callable | None = None) -> GradientNoise:
     """Mean of |g_B − G|² over ``draws`` random batches of each size B, beside its prediction.
 
-    ``data`` is an ``(x, y)`` pair or a Dataset (its train split), with N ≥ 2 samples; each B must satisfy
-    1 ≤ B ≤ N. Each batch is B distinct samples drawn at random (without replacement, as one epoch draws
+    ``data`` is an ``(x, y)`` pair or a Dataset (its train split), with N ≥ 2 samples. ``batch_sizes`` is a
+    list, tuple, range or 1-D array of whole numbers 1 ≤ B ≤ N; they are measured in increasing order, each
+    once. Each batch is B distinct samples drawn at random (without replacement, as one epoch draws
     them), from a generator seeded with ``seed``; g_B is the mean of those B rows of ``per_sample_grads``,
     so no extra forward or backward pass is needed. ``predicted`` is tr(Σ)/B · (N − B)/(N − 1), the exact
     expectation for such batches; ``measured`` scatters around it by a few percent for a few hundred draws,
@@ -208,7 +226,7 @@ def gradient_noise(model: nn.Module, data: Data, batch_sizes: Sequence[int], *, 
     n = len(x)
     if n < 2:
         raise ValueError(f"data must hold at least 2 samples to have gradient noise, got {n}")
-    sizes = _check_batch_sizes(batch_sizes, n)
+    sizes = check_batch_sizes("batch_sizes", batch_sizes, at_most=n)
     deviations, mean = _deviations(model, (x, y), loss)
     trace = float((deviations ** 2).sum(dim=1).mean())
     generator = torch.Generator().manual_seed(seed)

@@ -1,8 +1,8 @@
-"""Measuring speed and memory honestly: wait for the device, repeat, take the median.
+"""Measuring time honestly: wait for the device, repeat, take the median.
 
     >>> seconds = median_seconds(lambda: model(x), repeats=5)      # doctest: +SKIP
-    >>> activation_bytes(model, torch.zeros(64, 40))               # doctest: +SKIP
-    79360
+
+(The memory of a batch is measured in ``memory``.)
 
 A GPU runs its work *after* Python has queued it, so a clock read right after ``model(x)`` measures
 only the queueing. ``synchronize`` waits until the device is done; ``median_seconds`` calls it
@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from .checks import check_non_negative_int, check_positive_int
 
@@ -60,31 +59,3 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
         synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the outputs of every leaf layer in one forward pass of ``x``: the simple count.
-
-    It grows linearly with the batch size. It is *not* what backward keeps: autograd saves only
-    what each operation's backward needs (a Linear its input, a ReLU its output, so a tensor that one
-    layer outputs and the next takes in is kept once) — ``saved_bytes`` measures that.
-
-    >>> activation_bytes(nn.Linear(10, 15), torch.zeros(4, 10))   # 4 samples × 15 outputs × 4 bytes
-    240
-    """
-    total = 0
-
-    def count(_module, _inputs, output):
-        nonlocal total
-        if isinstance(output, torch.Tensor):
-            total += output.numel() * output.element_size()
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    hooks = [m.register_forward_hook(count) for m in leaves]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return total

@@ -51,6 +51,29 @@ def scaled_lr(base_lr: float, base_batch_size: int, batch_size: int, rule: str =
     return base_lr
 
 
+# Lengths (in iterations) that a scheduler divides by, what each one means, and a value that works
+LENGTHS = {"T_max": ("the iterations from the largest learning rate down to the smallest",
+                     "CosineAnnealingLR(opt, T_max=iterations) for one half-cosine over the whole run"),
+           "step_size": ("the iterations between two drops of the learning rate",
+                         "StepLR(opt, step_size=100, gamma=0.5)")}
+
+
+def check_schedule_lengths(sched: LRScheduler) -> None:
+    """Raise if the scheduler was built with a length of 0 iterations, which it would divide by when stepped.
+
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    >>> check_schedule_lengths(torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=0))
+    Traceback (most recent call last):
+    ...
+    ValueError: scheduler: CosineAnnealingLR was built with T_max=0, but T_max is the iterations from the largest learning rate down to the smallest and must be at least 1, e.g. CosineAnnealingLR(opt, T_max=iterations) for one half-cosine over the whole run
+    """
+    for name, (meaning, example) in LENGTHS.items():
+        value = getattr(sched, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
+            raise ValueError(f"scheduler: {type(sched).__name__} was built with {name}={value}, but {name} is "
+                             f"{meaning} and must be at least 1, e.g. {example}")
+
+
 def lr_schedule(scheduler: Callable[[torch.optim.Optimizer], LRScheduler], iterations: int,
                 lr: float = 0.1) -> list[float]:
     """The learning rate at each of ``iterations`` iterations of a scheduler, without training anything.
@@ -85,12 +108,17 @@ def lr_schedule(scheduler: Callable[[torch.optim.Optimizer], LRScheduler], itera
     if sched.optimizer is not optimizer:
         raise ValueError("scheduler must build its LRScheduler on the optimizer it is given (lambda opt: "
                          "SomeLR(opt, ...)), not on another optimizer")
+    check_schedule_lengths(sched)
     lrs = []
     for k in range(iterations):
         lrs.append(float(optimizer.param_groups[0]["lr"]))
         optimizer.step()  # first, as in training: stepping a scheduler before its optimizer warns
         try:
             sched.step()
+        except ZeroDivisionError:  # a length of 0 that check_schedule_lengths does not know by name
+            raise ValueError(f"scheduler: {type(sched).__name__} divided by zero at iteration {k + 1}: one of the "
+                             "lengths it was built with (a number of iterations) is 0; make every length at "
+                             "least 1") from None
         except ValueError as exc:
             total = getattr(sched, "total_steps", None)
             if total is None or "total steps" not in str(exc):

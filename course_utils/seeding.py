@@ -52,3 +52,21 @@ def private_torch_seed(seed: int, device: torch.device | str = "cpu") -> Iterato
         elif device.type == "mps":
             torch.mps.manual_seed(seed)
         yield
+
+
+def new_model(make_model, seed: int, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """``make_model()`` with torch's random numbers started from ``seed``, moved to ``device``.
+
+    The global random state is left as it was, so every call with the same seed makes the same model.
+    Raises if ``make_model`` does not return a model with trainable parameters.
+
+    >>> new_model(lambda: torch.nn.Linear(2, 1), seed=0).weight.shape
+    torch.Size([1, 2])
+    """
+    from .checks import check_trainable
+    with private_torch_seed(seed):
+        model = make_model()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"make_model must return a torch.nn.Module, it returned {type(model).__name__}")
+    check_trainable("the model that make_model returns", model)
+    return model.to(device)

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vjp
 
-from .checks import check_loss, check_module, check_non_negative_int, check_positive_int
+from .checks import (check_features, check_loss, check_module, check_non_negative_int, check_positive_int,
+                     check_trainable)
 from .training import Data, as_pair, default_loss
 
 
@@ -51,10 +52,8 @@ def sharpness(model: nn.Module, data: Data, *, iterations: int = 20, loss: Calla
     batch_size = check_positive_int("batch_size", batch_size)
     check_loss(loss)
     x, y = as_pair(data, "data")
-    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
-    if not params:
-        raise ValueError("model has no trainable parameters (none with requires_grad=True), so its loss has "
-                         "no Hessian; pass a model with parameters, e.g. nn.Linear(40, 10)")
+    params = {name: p.detach() for name, p in check_trainable("model", model).items()}
+    check_features("data x", x, model)
     loss_fn = loss or default_loss(y)
     first = next(iter(params.values()))
     device, dtype = first.device, first.dtype

@@ -24,12 +24,14 @@ from torch import nn
 
 from .batching import Batches, iterations_per_epoch
 from .checkpoints import CheckpointError, resume_training, save_training
-from .checks import (check_bool, check_finite, check_loss, check_module, check_non_negative_float,
-                     check_non_negative_int, check_positive_float, check_positive_int, check_tensor)
+from .checks import (check_bool, check_features, check_finite, check_loss, check_module, check_momentum,
+                     check_non_negative_float, check_non_negative_int, check_positive_float, check_positive_int,
+                     check_tensor, check_trainable)
 from .data import Dataset
-from .devices import accelerator_memory, describe_device, free_device_memory, pick_device
+from .devices import accelerator_memory, choose_device, describe_device, free_device_memory
 from .history import History
 from .progress import progress_bar
+from .schedules import check_schedule_lengths
 from .seeding import private_torch_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -67,9 +69,30 @@ def as_pair(data: Data, name: str, split: str = "train") -> tuple[torch.Tensor, 
 
 
 def _mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if output.dim() == target.dim() + 1 and output.shape[-1] == 1:
-        output = output.squeeze(-1)  # a model with one output unit gives (N, 1); targets are (N,)
+    """Mean squared error; a model with one output unit gives (N, 1) for targets (N,): that is accepted.
+
+    Any other difference in shape would be broadcast by ``mse_loss`` into a wrong (N, N) or (N, k)
+    comparison, so it is refused. The shapes are compared once per batch, as the old squeeze test was.
+    """
+    if output.shape != target.shape:
+        if output.dim() == target.dim() + 1 and output.shape[-1] == 1:
+            output = output.squeeze(-1)
+        else:
+            raise ValueError(_shape_mismatch(output, target))
     return nn.functional.mse_loss(output, target)
+
+
+def _shape_mismatch(output: torch.Tensor, target: torch.Tensor) -> str:
+    shown = lambda t: "(" + ", ".join(["B", *map(str, t.shape[1:])]) + (",)" if t.dim() == 1 else ")")  # noqa: E731
+    fixes = [f"give y the shape {shown(output)}"]
+    if target.dim() == 1:
+        fixes.insert(0, "for regression (one number per sample) make the model end in one output unit, "
+                        "e.g. nn.Linear(100, 1)")
+        if output.dim() == 2:
+            fixes.append(f"for {output.shape[1]} classes give y as integer class labels, y.long(), to train "
+                         "with cross-entropy")
+    return (f"the model's output has shape {shown(output)} but the targets y have shape {shown(target)}, and the "
+            f"default loss for float targets (mean squared error) needs them to match: {'; or '.join(fixes)}")
 
 
 def default_loss(y: torch.Tensor) -> Loss:
@@ -147,8 +170,9 @@ def evaluate(model: nn.Module, data: Data, loss: Loss | None = None, batch_size:
     check_module("model", model)
     check_loss(loss)
     x, y = as_pair(data, "data", split="test")
+    check_features("data x", x, model)
     batch_size = check_positive_int("batch_size", batch_size)
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = choose_device("device", device) if device is not None else _model_device(model)
     loss_fn = loss or default_loss(y)
     was_training = model.training
     model.eval()
@@ -243,6 +267,22 @@ def _check_batch_size(batch_size: int | Callable[[int], int], epochs: int, n: in
     return sizes
 
 
+def _make_scheduler(scheduler: Callable | None, optimizer: torch.optim.Optimizer):
+    """``scheduler(optimizer)``, checked: something train can step once per iteration without a metric."""
+    if scheduler is None:
+        return None
+    sched = scheduler(optimizer)
+    if not hasattr(sched, "step"):
+        raise TypeError(f"scheduler must return an LRScheduler (something with .step()), got {type(sched).__name__}")
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TypeError("scheduler returned ReduceLROnPlateau, which needs a metric at every step; train steps "
+                        "its scheduler every iteration without one. Use a schedule of the iteration count "
+                        "(LinearLR, CosineAnnealingLR, OneCycleLR, ...), or write the loop by hand and call "
+                        "scheduler.step(val_loss) once per epoch")
+    check_schedule_lengths(sched)
+    return sched
+
+
 def _describe(optimizer: torch.optim.Optimizer, scheduler) -> dict:
     """What a checkpoint remembers of the optimizer and scheduler, to refuse resuming with others."""
     plain = (bool, int, float, str, type(None))
@@ -274,11 +314,12 @@ def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int | 
     """
     # -- check every argument before touching anything
     check_module("model", model)
+    check_trainable("model", model)
     epochs = check_non_negative_int("epochs", epochs)
     if not callable(batch_size):
         check_positive_int("batch_size", batch_size)
     lr = check_positive_float("lr", lr)
-    momentum = check_non_negative_float("momentum", momentum)
+    momentum = check_momentum(momentum)
     weight_decay = check_non_negative_float("weight_decay", weight_decay)
     grad_accum_steps = check_positive_int("grad_accum_steps", grad_accum_steps)
     if not (isinstance(optimizer, str) or callable(optimizer)):
@@ -296,49 +337,48 @@ def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int | 
     check_bool("shuffle", shuffle)
     check_bool("drop_last", drop_last)
     x, y = as_pair(train_data, "train_data")
+    check_features("train_data x", x, model)
     val = as_pair(val_data, "val_data", split="test") if val_data is not None else None
+    if val is not None:
+        check_features("val_data x", val[0], model)
     sizes = _check_batch_size(batch_size, epochs, len(x), drop_last, grad_accum_steps)
+    device = choose_device("device", device)
 
-    # -- set up: device, batches, optimizer, scheduler, history (or all of them from a checkpoint)
-    device = pick_device(device)
-    model.to(device)
-    x, y = x.to(device), y.to(device)
-    loss_fn = loss or default_loss(y)
-    batches = Batches(x, y, sizes[0] if sizes else 1, shuffle=shuffle, drop_last=drop_last, seed=seed)
-    opt = make_optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
-    sched = scheduler(opt) if scheduler is not None else None
-    if sched is not None and not hasattr(sched, "step"):
-        raise TypeError(f"scheduler must return an LRScheduler (something with .step()), got {type(sched).__name__}")
-    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        raise TypeError("scheduler returned ReduceLROnPlateau, which needs a metric at every step; train steps "
-                        "its scheduler every iteration without one. Use a schedule of the iteration count "
-                        "(LinearLR, CosineAnnealingLR, OneCycleLR, ...), or write the loop by hand and call "
-                        "scheduler.step(val_loss) once per epoch")
+    # -- set up and train. The stop button (KeyboardInterrupt) may come at any moment from here on, the set-up
+    # included (moving the model, building the optimizer, the first batch: on a busy machine that takes
+    # seconds): it always ends in the History so far, marked interrupted, never in a traceback.
     per_epoch = [iterations_per_epoch(len(x), b, drop_last) for b in sizes]
     history = History(epoch_iterations=per_epoch, val_name=getattr(val_data, "name", "validation"))
-    config = {"n_samples": len(x), "batch_size": batch_size if not callable(batch_size) else "function",
-              "lr": lr, "optimizer": optimizer if isinstance(optimizer, str) else "function",
-              "momentum": momentum, "weight_decay": weight_decay, "grad_accum_steps": grad_accum_steps,
-              "seed": seed, "shuffle": shuffle, "drop_last": drop_last, **_describe(opt, sched)}
+    bar = opt = sched = batches = None
+    out_of_memory = False
+    try:
+        model.to(device)
+        x, y = x.to(device), y.to(device)
+        loss_fn = loss or default_loss(y)
+        batches = Batches(x, y, sizes[0] if sizes else 1, shuffle=shuffle, drop_last=drop_last, seed=seed)
+        opt = make_optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
+        sched = _make_scheduler(scheduler, opt)
+        config = {"n_samples": len(x), "batch_size": batch_size if not callable(batch_size) else "function",
+                  "lr": lr, "optimizer": optimizer if isinstance(optimizer, str) else "function",
+                  "momentum": momentum, "weight_decay": weight_decay, "grad_accum_steps": grad_accum_steps,
+                  "seed": seed, "shuffle": shuffle, "drop_last": drop_last, **_describe(opt, sched)}
 
-    with private_torch_seed(seed, device):
-        first_epoch, time_offset = 0, 0.0
-        if checkpoint is not None and Path(checkpoint).exists():
-            saved, first_epoch = resume_training(checkpoint, config=config, epochs=epochs, model=model,
-                                                 optimizer=opt, scheduler=sched, batches=batches, device=device)
-            history = History.from_dict(saved | {"epoch_iterations": per_epoch})
-            firsts = [history.batch_size[history.epoch.index(e)] for e in range(1, first_epoch + 1)]
-            if firsts != [min(b, len(x)) for b in sizes[:first_epoch]]:
-                raise CheckpointError(f"checkpoint={str(checkpoint)!r} was trained with batch sizes {firsts} in "
-                                      "its epochs; use the same batch_size function to resume")
-            time_offset = history.time[-1] if history.time else 0.0
+        with private_torch_seed(seed, device):
+            first_epoch, time_offset = 0, 0.0
+            if checkpoint is not None and Path(checkpoint).exists():
+                saved, first_epoch = resume_training(checkpoint, config=config, epochs=epochs, model=model,
+                                                     optimizer=opt, scheduler=sched, batches=batches, device=device)
+                history = History.from_dict(saved | {"epoch_iterations": per_epoch})
+                firsts = [history.batch_size[history.epoch.index(e)] for e in range(1, first_epoch + 1)]
+                if firsts != [min(b, len(x)) for b in sizes[:first_epoch]]:
+                    raise CheckpointError(f"checkpoint={str(checkpoint)!r} was trained with batch sizes {firsts} "
+                                          "in its epochs; use the same batch_size function to resume")
+                time_offset = history.time[-1] if history.time else 0.0
 
-        bar = progress_bar(total=sum(per_epoch), initial=sum(per_epoch[:first_epoch]), enabled=progress)
-        start = time.perf_counter() - time_offset
-        clock = lambda: time.perf_counter() - start  # noqa: E731 - seconds since training started
-        model.train()
-        out_of_memory = False
-        try:
+            bar = progress_bar(total=sum(per_epoch), initial=sum(per_epoch[:first_epoch]), enabled=progress)
+            start = time.perf_counter() - time_offset
+            clock = lambda: time.perf_counter() - start  # noqa: E731 - seconds since training started
+            model.train()
             for epoch in range(first_epoch + 1, epochs + 1):
                 bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
                 batches.batch_size = sizes[epoch - 1]
@@ -356,19 +396,21 @@ def train(model: nn.Module, train_data: Data, *, epochs: int, batch_size: int | 
                 if checkpoint is not None:
                     save_training(checkpoint, epochs_done=epoch, config=config, model=model, optimizer=opt,
                                   scheduler=sched, batches=batches, history=history, device=device)
-        except KeyboardInterrupt:
-            history.interrupted = True  # the finished iterations stay; the half-done one is dropped below
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an allocation failure
-            if not is_out_of_memory(exc):
-                raise
-            out_of_memory = True
-        finally:
+    except KeyboardInterrupt:
+        history.interrupted = True  # the finished iterations stay; the half-done one is dropped below
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an allocation failure
+        if not is_out_of_memory(exc):
+            raise
+        out_of_memory = True
+    finally:
+        if bar is not None:
             bar.close()
-        history.trim()
+    history.trim()
     if out_of_memory:  # outside the except block: the failed step's tensors are gone, so memory can be freed
-        opt.zero_grad(set_to_none=True)
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
         del opt, sched
-        raise batch_too_large("batch_size", batches.batch_size, device)
+        raise batch_too_large("batch_size", batches.batch_size if batches is not None else sizes[0], device)
     if history.interrupted:
         print(f"Interrupted after {history.iterations} iterations ({history.epochs} full epochs): "
               "the model keeps what it learned so far; the returned History has interrupted=True.")

@@ -1,7 +1,7 @@
 """The examples in course_utils' docstrings run and show what they say (doctest, every module).
 
 A test file rather than ``--doctest-modules``: pyproject's addopts run the notebooks with nbval, and the
-modules are found here by walking the package, so a new module (e.g. from splitting speed.py) is included
+modules are found here by walking the package, so a new module is included
 without editing this list. ``# doctest: +SKIP`` is for lines that need a GPU, a terminal or minutes.
 """
 import doctest
@@ -18,15 +18,11 @@ import course_utils
 
 MODULES = ["course_utils"] + sorted(m.name for m in pkgutil.walk_packages(course_utils.__path__, "course_utils."))
 
-KNOWN_FAILURES = {
-    "course_utils.speed": "the module docstring calls load_dataset('mnist1d') without importing it (NameError); "
-                          "speed.py is being split by someone else: add `from course_utils import load_dataset` "
-                          "to the example there",
-}
+KNOWN_FAILURES: dict[str, str] = {}  # module name -> why its examples fail today (strict xfail)
 
 
 def test_every_module_is_listed():
-    assert {"course_utils.batching", "course_utils.training", "course_utils.speed"} <= set(MODULES)
+    assert {"course_utils.batching", "course_utils.training", "course_utils.steps", "course_utils.verdicts"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", [

@@ -2,12 +2,14 @@
 import math
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_utils.speed import (StepsToTarget, Throughput, fit_steps, saved_bytes, steps_to_target,
-                                throughput)
+from course_utils.memory import saved_bytes
+from course_utils.steps import StepsToTarget, fit_steps, steps_to_target
+from course_utils.throughput import Throughput, throughput
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)
@@ -25,6 +27,41 @@ def test_fit_steps_recovers_exact_parameters():
     assert s_min == pytest.approx(100, rel=1e-9) and b_noise == pytest.approx(64, rel=1e-9)
 
 
+def test_fit_steps_known_answer_s_min_100_b_noise_50():
+    sizes = [4, 16, 64, 256, 1024]
+    fit = fit_steps(sizes, [100 * (1 + 50 / b) for b in sizes])
+    assert fit.s_min == pytest.approx(100, rel=1e-6) and fit.b_noise == pytest.approx(50, rel=1e-6)
+    assert fit.s_min_interval == pytest.approx((100, 100), rel=1e-6)   # no scatter: zero-width intervals
+    assert fit.b_noise_interval == pytest.approx((50, 50), rel=1e-6)
+    s_min, b_noise = fit                                                 # unpacks like the old pair
+    assert (s_min, b_noise) == (fit[0], fit[1]) == (fit.s_min, fit.b_noise) and len(fit) == 2
+
+
+def test_fit_steps_weighs_every_batch_size_by_its_relative_error():
+    sizes = [4, 16, 64, 256, 1024]
+    steps = [100 * (1 + 50 / b) for b in sizes]
+    steps[0] *= 1.1  # 10% off at the smallest batch: a least-squares fit in S would bend to it
+    s_min, b_noise = fit_steps(sizes, steps)
+    assert s_min == pytest.approx(100, rel=0.03) and b_noise == pytest.approx(50, rel=0.1)
+
+
+def test_fit_steps_interval_covers_the_truth_under_multiplicative_noise():
+    sizes = [4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    generator = np.random.default_rng(0)
+    covered_s = covered_b = 0
+    for _ in range(200):
+        steps = [100 * (1 + 50 / b) * math.exp(0.1 * generator.standard_normal()) for b in sizes]
+        fit = fit_steps(sizes, steps)
+        covered_s += fit.s_min_interval[0] <= 100 <= fit.s_min_interval[1]
+        covered_b += fit.b_noise_interval[0] <= 50 <= fit.b_noise_interval[1]
+    assert covered_s >= 175 and covered_b >= 175   # 95% intervals: about 190 of 200
+    fit = fit_steps(sizes, [100 * (1 + 50 / b) * math.exp(0.1 * generator.standard_normal()) for b in sizes])
+    assert fit.s_min_interval[0] < 100 < fit.s_min_interval[1] and fit.b_noise_interval[0] < 50 < fit.b_noise_interval[1]
+    assert "95% interval" in str(fit)
+    two = fit_steps([8, 64], [300, 120])   # two points: a curve through both, no scatter left to measure
+    assert math.isnan(two.s_min_interval[0]) and math.isnan(two.b_noise_interval[1])
+
+
 def test_fit_steps_checks_its_inputs():
     with pytest.raises(ValueError, match="at least 2 different batch sizes"):
         fit_steps([8, 16], [300, None])
@@ -38,8 +75,8 @@ def test_fit_steps_checks_its_inputs():
         fit_steps([8, 16], [-5, 200])
     with pytest.raises(TypeError, match="steps must be a list"):
         fit_steps([8, 16], 300)
-    with pytest.raises(ValueError, match="S_min .* is not positive"):
-        fit_steps([1, 2], [10, 1])  # S = −8 + 18/B: no positive floor
+    with pytest.raises(ValueError, match="does not describe steps=.*never level off"):
+        fit_steps([1, 2], [10, 1])  # falls faster than 1/B: no positive floor
 
 
 # ---- saved_bytes ---------------------------------------------------------------------------------------------
