@@ -1,8 +1,8 @@
 """The memory of a batch: what the forward pass produces, and what autograd keeps of it for backward.
 
     >>> model = nn.Sequential(nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 10))
-    >>> activation_bytes(model, torch.zeros(64, 40))                  # every layer's output
-    79360
+    >>> activation_bytes(model, torch.zeros(64, 40))    # every layer's output: (6400 + 6400 + 640) · 4 bytes
+    53760
     >>> saved_bytes(model, torch.zeros(64, 40), torch.zeros(64, dtype=torch.long))   # doctest: +SKIP
 
 Both grow linearly with the batch size B: this memory, not the weights, is what a larger batch costs.

@@ -19,7 +19,10 @@ printed numbers are compared:
       "nbval-tolerance": {"rel": 0.05, "why": "mean test accuracy of 5 seeds; seeds differ by 3 %"}
 
   ``rel`` (relative, of the larger magnitude) and ``abs`` widen the allowance of its decimal numbers;
-  ``"integers": true`` applies it to integers too (a measured step count). The words stay exact.
+  ``"integers": true`` applies ``rel`` and ``abs`` (but no last-digit unit) to integers too (a measured
+  step count, a noise scale rounded to a whole number); small counts then stay exact. The words stay exact.
+  A cell that prints quantities of different kinds gives a line its own tolerance, chosen by a piece of
+  text the line contains: ``"lines": {"training loss": {"rel": 0.05}}``.
 
 A cell with a declared tolerance can still fail: a verdict that flips, a number off by more than its
 tolerance, one number more or less, or an error. ``tests/test_nbval_numbers.py`` checks this file, and
@@ -49,23 +52,36 @@ METADATA_KEY = "nbval-tolerance"
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How far a printed decimal number may move: one unit of its last digit, plus ``rel`` and ``abs``."""
+    """How far a printed decimal number may move: one unit of its last digit, plus ``rel`` and ``abs``.
+
+    ``lines`` gives the lines that contain a piece of text their own tolerance.
+    """
 
     rel: float = 0.0
     abs: float = 0.0
     integers: bool = False
+    lines: tuple[tuple[str, "Tolerance"], ...] = ()
+
+    @classmethod
+    def from_spec(cls, spec: dict, top: bool = True) -> "Tolerance":
+        """Read ``{"rel": ..., "abs": ..., "integers": ..., "why": ..., "lines": {...}}``."""
+        allowed = {"rel", "abs", "integers"} | ({"why", "lines"} if top else set())
+        unknown = set(spec) - allowed
+        if unknown or (top and not str(spec.get("why", "")).strip()):
+            raise ValueError(f"{METADATA_KEY} must give 'why' and only rel/abs/integers/lines; got {spec!r}")
+        lines = tuple((text, cls.from_spec(sub, top=False)) for text, sub in spec.get("lines", {}).items())
+        return cls(rel=float(spec.get("rel", 0.0)), abs=float(spec.get("abs", 0.0)),
+                   integers=bool(spec.get("integers", False)), lines=lines)
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "Tolerance":
         """Read a cell's ``nbval-tolerance`` metadata (no key: the strict default)."""
         spec = metadata.get(METADATA_KEY)
-        if spec is None:
-            return cls()
-        unknown = set(spec) - {"rel", "abs", "integers", "why"}
-        if unknown or not str(spec.get("why", "")).strip():
-            raise ValueError(f"{METADATA_KEY} must give 'why' and only rel/abs/integers; got {spec!r}")
-        return cls(rel=float(spec.get("rel", 0.0)), abs=float(spec.get("abs", 0.0)),
-                   integers=bool(spec.get("integers", False)))
+        return cls() if spec is None else cls.from_spec(spec)
+
+    def for_line(self, line: str) -> "Tolerance":
+        """The tolerance for one printed line: the first ``lines`` entry whose text it contains, else this one."""
+        return next((tolerance for text, tolerance in self.lines if text in line), self)
 
 
 def last_digit_unit(token: str) -> float:
@@ -100,13 +116,30 @@ def numbers_agree(reference: str, test: str, tolerance: Tolerance = Tolerance())
     a, b = float(reference), float(test)
     if not (math.isfinite(a) and math.isfinite(b)):
         return reference == test
-    allowed = (max(last_digit_unit(reference), last_digit_unit(test)) * (1 + 1e-9)
-               + tolerance.rel * max(abs(a), abs(b)) + tolerance.abs)
+    # integers (when the cell names them) get no last-digit allowance: 0, 1, 3, 10 epochs stay exact
+    unit = 0.0 if is_integer(reference) and is_integer(test) else max(last_digit_unit(reference), last_digit_unit(test))
+    allowed = unit * (1 + 1e-9) + tolerance.rel * max(abs(a), abs(b)) + tolerance.abs
     return abs(a - b) <= allowed
 
 
 def compare_text(reference: str, test: str, tolerance: Tolerance = Tolerance()) -> str | None:
     """``None`` if ``test`` says what ``reference`` says at the precision printed, else the first difference."""
+    if reference == test:
+        return None
+    if tolerance.lines:
+        ref_lines, test_lines = reference.split("\n"), test.split("\n")
+        if len(ref_lines) != len(test_lines):
+            return f"{len(ref_lines)} lines became {len(test_lines)}"
+        for k, (ref_line, test_line) in enumerate(zip(ref_lines, test_lines), start=1):
+            problem = compare_line(ref_line, test_line, tolerance.for_line(ref_line))
+            if problem:
+                return f"line {k}: {problem}"
+        return None
+    return compare_line(reference, test, tolerance)
+
+
+def compare_line(reference: str, test: str, tolerance: Tolerance) -> str | None:
+    """``compare_text`` for one piece of text under one tolerance."""
     if reference == test:
         return None
     ref_words, ref_numbers = split_numbers(reference)

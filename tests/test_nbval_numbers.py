@@ -36,6 +36,18 @@ def test_a_declared_tolerance_widens_decimals_only_unless_integers_are_named():
     assert compare_text("120 steps", "130 steps", loose) is not None
     assert compare_text("120 steps", "130 steps", Tolerance(rel=0.1, integers=True)) is None
     assert compare_text("B = 64 lower", "B = 64 higher", Tolerance(rel=1.0, integers=True)) is not None
+    assert compare_text("epoch 30: 1545", "epoch 31: 1546", Tolerance(rel=0.01, integers=True)) is not None
+    assert compare_text("epoch 30: 1545", "epoch 30: 1546", Tolerance(rel=0.01, integers=True)) is None
+
+
+def test_a_line_can_have_its_own_tolerance():
+    spec = {"why": "a test", "abs": 1.0, "lines": {"loss": {"rel": 0.05}}}
+    tolerance = Tolerance.from_spec(spec)
+    assert compare_text("accuracy 60.1\nloss 0.60", "accuracy 60.9\nloss 0.62", tolerance) is None
+    assert compare_text("accuracy 60.1\nloss 0.60", "accuracy 60.9\nloss 0.70", tolerance) == \
+        "line 2: number 1: 0.60 became 0.70 (allowed: last digit, rel 0.05, abs 0)"
+    assert compare_text("accuracy 60.1\nloss 0.60", "accuracy 62.1\nloss 0.60", tolerance) is not None
+    assert compare_text("accuracy 60.1\nloss 0.60", "accuracy 60.1", tolerance) == "2 lines became 1"
 
 
 def test_padding_spaces_move_with_the_number_but_words_do_not():
