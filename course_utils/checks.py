@@ -137,9 +137,13 @@ def check_batch_sizes(name: str, values: object, at_most: int | None = None) -> 
     >>> check_batch_sizes("batch_sizes", np.array([64, 4, 16, 4]))
     [4, 16, 64]
     """
-    if isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 1 and len(values) and not (
-            np.issubdtype(values.dtype, np.integer) if isinstance(values, np.ndarray)
-            else not (values.is_floating_point() or values.is_complex() or values.dtype == torch.bool)):
+    if isinstance(values, np.ndarray):
+        whole = np.issubdtype(values.dtype, np.integer)
+    elif isinstance(values, torch.Tensor):
+        whole = not (values.is_floating_point() or values.is_complex() or values.dtype == torch.bool)
+    else:
+        whole = True  # a list: check_positive_int checks each entry below
+    if not whole and values.ndim == 1 and len(values):
         raise TypeError(f"{name} must hold whole numbers, got an array of {values.dtype} {values.tolist()!r}; "
                         "convert it, e.g. np.array([1, 4, 16]) or sizes.astype(int)")
     values = check_list(name, values, what="a non-empty list of whole numbers", example="[1, 4, 16]")

@@ -64,7 +64,10 @@ def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     >>> mean_and_spread([1.0, 2.0, 3.0])
     (2.0, 1.0)
     """
-    values = _values("values", values)
+    return _mean_and_spread(_values("values", values))
+
+
+def _mean_and_spread(values: list[float]) -> tuple[float, float]:
     mean = sum(values) / len(values)
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
@@ -111,12 +114,12 @@ def compare(a: Sequence[float], b: Sequence[float], names: tuple[str, str] = ("A
     a, b = _values("a", a), _values("b", b)
     if not (isinstance(names, tuple) and len(names) == 2 and all(isinstance(n, str) for n in names)):
         raise TypeError(f"names must be two strings, e.g. ('B = 16', 'B = 1024'), got {names!r}")
-    mean_a, spread_a = mean_and_spread(a)
-    mean_b, spread_b = mean_and_spread(b)
+    mean_a, spread_a = _mean_and_spread(a)
+    mean_b, spread_b = _mean_and_spread(b)
     if paired:
         if len(a) != len(b):
             raise ValueError(f"paired=True needs one run of each per seed: a has {len(a)}, b has {len(b)}")
-        difference, spread = mean_and_spread([x - y for x, y in zip(a, b)])
+        difference, spread = _mean_and_spread([x - y for x, y in zip(a, b)])
         half = t_quantile_975(len(a) - 1) * spread / math.sqrt(len(a))
     else:
         difference = mean_a - mean_b
