@@ -31,6 +31,7 @@ from .devices import choose_device
 from .plots import COLORS
 from .seeding import new_model
 from .training import Data, as_pair, default_loss
+from .verdicts import t_quantile_975
 
 
 @dataclass
@@ -182,17 +183,6 @@ def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes
 
 # ---------------------------------------------------------------------------------------------- the fit
 
-# t such that 95% of a Student t distribution with k degrees of freedom lies within ±t (k = 1 ... 30)
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def _t95(degrees_of_freedom: int) -> float:
-    if degrees_of_freedom <= len(T95):
-        return T95[degrees_of_freedom - 1]
-    return 1.96 + 2.4 / degrees_of_freedom  # within 0.001 of the exact value from 30 on
-
-
 @dataclass(frozen=True)
 class StepsFit:
     """S_min and B_noise of S = S_min · (1 + B_noise / B), each with a 95% interval (see ``fit_steps``).
@@ -304,7 +294,7 @@ def fit_steps(batch_sizes: BatchSizes, steps: Sequence[int | float | None]) -> S
     else:
         slopes = np.column_stack([np.ones_like(b), 1.0 / (b + b_noise)])
         covariance = misfit / freedom * np.linalg.inv(slopes.T @ slopes)
-        t = _t95(freedom)
+        t = t_quantile_975(freedom)
         half_log, half_b = t * math.sqrt(covariance[0, 0]), t * math.sqrt(covariance[1, 1])
         s_interval = (math.exp(log_s_min - half_log), math.exp(log_s_min + half_log))
         b_interval = (b_noise - half_b, b_noise + half_b)
