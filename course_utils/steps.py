@@ -98,7 +98,8 @@ def _check_lrs(lrs: object) -> list[float]:
 def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes: BatchSizes,
                     lrs: Sequence[float], target: float, *, max_steps: int, seed: int = 0,
                     eval_data: Data | None = None, eval_every: int = 1, momentum: float = 0.0,
-                    loss: Callable | None = None, device: str | torch.device | None = None) -> StepsToTarget:
+                    loss: Callable | None = None, device: str | torch.device | None = None,
+                    patience: int | None = None) -> StepsToTarget:
     """For each batch size, the fewest SGD steps (parameter updates) to bring the loss down to ``target``.
 
     ``batch_sizes`` is a list, tuple, range or 1-D array of whole numbers. For each B (in increasing order,
@@ -116,7 +117,9 @@ def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes
     count is rounded up to a multiple of ``eval_every`` (and ``max_steps`` itself is always checked).
 
     The evaluation is usually the main cost: raise ``eval_every`` or pass a smaller ``eval_data`` to go
-    faster.
+    faster. A run that has stalled (a dead network, a learning rate too large to settle) would otherwise go on
+    to ``max_steps``: with ``patience`` = k it is given up as not reached (None) once k evaluations in a row
+    found no loss lower than the lowest so far.
     Ties between learning rates go to the one listed first in ``lrs``.
     ``loss`` must return the mean loss of a batch (default as in ``train``).
 
@@ -135,6 +138,7 @@ def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes
     max_steps = check_positive_int("max_steps", max_steps)
     seed = check_non_negative_int("seed", seed)
     eval_every = check_positive_int("eval_every", eval_every)
+    patience = check_positive_int("patience", patience) if patience is not None else None
     momentum = check_momentum(momentum)
     check_loss(loss)
     x, y = as_pair(data, "data")
@@ -152,7 +156,7 @@ def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes
         start = _mean_loss(model, x_eval, y_eval, loss_fn)
         if start <= target:
             return 0
-        step = 0
+        step, lowest, stalled = 0, start, 0
         while True:
             for xb, yb in batches:  # one epoch
                 optimizer.zero_grad(set_to_none=True)
@@ -165,6 +169,9 @@ def steps_to_target(make_model: Callable[[], nn.Module], data: Data, batch_sizes
                         return step
                     if not math.isfinite(value) or step >= max_steps:
                         return None
+                    lowest, stalled = (value, 0) if value < lowest else (lowest, stalled + 1)
+                    if patience is not None and stalled >= patience:
+                        return None  # no new lowest loss in `patience` evaluations: stalled
 
     grid: dict[tuple[int, float], int | None] = {}
     steps, best_lr, examples = [], [], []

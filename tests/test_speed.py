@@ -246,6 +246,21 @@ def test_eval_every_rounds_the_steps_up_and_an_unreachable_target_gives_none():
     matplotlib.pyplot.close("all")
 
 
+def test_patience_gives_up_a_stalled_run_and_leaves_a_converging_one_alone():
+    # lr = 1 multiplies w − 2 by −1: w jumps between 0 and 4, the loss stays 4 and never reaches a new lowest
+    CountingLine.calls = 0
+    result = steps_to_target(CountingLine, ONES, [2], [1.0], target=1e-6, max_steps=1000, patience=3,
+                             device="cpu")
+    assert result.grid == {(2, 1.0): None}
+    assert CountingLine.calls == 1 + 3 * 2  # the first evaluation, then 3 steps of (update + evaluation)
+    # a loss that falls at every evaluation is never given up: the same answer as without patience
+    result = steps_to_target(CountingLine, ONES, [2], [0.05], target=1e-6, max_steps=1000, patience=1,
+                             device="cpu")
+    assert result.grid == {(2, 0.05): steps_for_factor(4.0, 0.81, 1e-6)}
+    with pytest.raises(ValueError, match="patience.*got 0"):
+        steps_to_target(CountingLine, ONES, [2], [0.05], target=1e-6, max_steps=10, patience=0, device="cpu")
+
+
 def test_steps_to_target_checks_its_arguments():
     ok = dict(target=0.1, max_steps=10, device="cpu")
     with pytest.raises(TypeError, match="lrs must be a non-empty list"):
