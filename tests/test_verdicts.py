@@ -69,3 +69,47 @@ def test_t_quantiles():
 def test_bad_inputs_say_what_would_work(a, b, kwargs, error, match):
     with pytest.raises(error, match=match):
         cu.compare(a, b, **kwargs)
+
+
+def test_paired_interval_width_and_how_it_is_printed():
+    # differences 1, 2, 3: mean 2, sd 1, half-width t(2) · 1 / √3 with t(2) = 4.303
+    v = cu.compare([2.0, 4.0, 6.0], [1.0, 2.0, 3.0], names=("A", "B"), paired=True, digits=1)
+    assert v.high - v.difference == pytest.approx(4.303 / math.sqrt(3))
+    assert str(v) == "no difference detected at 3 seeds: A − B = +2.0 (95 % interval -0.5 to +4.5; paired, n = 3 seeds)"
+    assert not v.detected
+
+
+def test_welch_with_one_noiseless_side_uses_one_degree_of_freedom():
+    # b has no spread, a has variance 2 over 2 runs: Welch's df is exactly 1, t = 12.706
+    v = cu.compare([0.0, 2.0], [5.0, 5.0])
+    assert v.high - v.difference == pytest.approx(12.706)
+    assert v.words == "no difference detected at 2 seeds"
+
+
+def test_two_noiseless_settings_differ_by_exactly_their_difference():
+    v = cu.compare([1.0, 1.0], [2.0, 2.0])
+    assert (v.low, v.difference, v.high) == (-1.0, -1.0, -1.0) and v.words == "A lower"
+
+
+def test_unequal_numbers_of_seeds_are_named():
+    assert cu.compare([1.0, 2.0, 3.0], [1.5, 2.5]).words == "no difference detected at 3 and 2 seeds"
+
+
+def test_the_t_series_beyond_the_table():
+    assert t_quantile_975(31) == pytest.approx(2.039513, abs=1.5e-4)   # the exact quantile, to 4 digits
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: cu.compare([1.0, 2.0], [1.0]), "b needs at least 2 runs"),
+    (lambda: cu.mean_and_spread([1.0]), "values needs at least 2 runs"),
+    (lambda: t_quantile_975(0.5), "df must be at least 1"),
+])
+def test_each_message_names_its_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_higher_words_and_the_means_when_a_is_lower():
+    v = cu.compare([0.50, 0.52, 0.51], [0.60, 0.61, 0.62], names=("once", "every epoch"), higher=True)
+    assert v.words == "every epoch higher"
+    assert v.mean_a == pytest.approx(0.51) and v.mean_b == pytest.approx(0.61)
