@@ -22,6 +22,7 @@ from .seeding import seed_everything
 from .sharpness import sharpness
 from .steps import StepsFit, StepsToTarget, fit_steps, steps_to_target
 from .throughput import Throughput, throughput
+from .tuning import Tuning, tune_lr
 from .verdicts import Comparison, compare, mean_and_spread
 from .training import BatchTooLargeError, evaluate, train, train_epoch, train_step
 from .widgets import batch_size_choices, batch_size_slider, lr_slider, safe
@@ -29,7 +30,7 @@ from .widgets import batch_size_choices, batch_size_slider, lr_slider, safe
 use_cpu_threads()
 
 __all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "DataFileError", "Dataset",
-           "GradientNoise", "History", "Split", "StepsFit", "StepsToTarget", "Throughput", "activation_bytes",
+           "GradientNoise", "History", "Split", "StepsFit", "StepsToTarget", "Throughput", "Tuning", "tune_lr", "activation_bytes",
            "compare", "fit_steps", "mean_and_spread",
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
            "iterations_per_epoch", "load_dataset", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
