@@ -170,3 +170,19 @@ def test_a_job_past_its_timeout_is_stopped(tmp_path):
         run_data_parallel(1, 16, 1, tmp_path / "ddp.pt", timeout=0.5)
     assert time.perf_counter() - start < 5
     assert not (tmp_path / "ddp.pt").exists()
+
+
+def test_a_crash_at_exit_after_the_report_keeps_the_report(tmp_path):
+    from course_utils.distributed import _report
+    save = tmp_path / "ddp.pt"
+    line = '{"world_size": 2, "final_loss": 1.25}'
+    crash = "terminate called without an active exception\nSignal 6 (SIGABRT) received by PID 12"
+    with pytest.raises(RuntimeError, match=r"failed \(exit code 1\).*\nterminate called"):
+        _report(1, line + "\n", crash, save)                  # no parameters saved: it did not finish
+    save.write_bytes(b"saved")
+    assert _report(1, "starting\n" + line + "\n", crash, save) == {"world_size": 2, "final_loss": 1.25}
+    with pytest.raises(RuntimeError, match=r"failed \(exit code 1\)"):
+        _report(1, "starting\n", crash, save)                 # no report: it did not finish
+    with pytest.raises(RuntimeError, match=r"expected one JSON line from rank 0, got 2"):
+        _report(0, line + "\n" + line + "\n", "", save)
+    assert _report(0, line + "\n", "", save)["final_loss"] == 1.25
