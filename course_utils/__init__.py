@@ -20,6 +20,7 @@ from .quiz import load_quiz, show_quiz
 from .schedules import lr_schedule, scaled_lr
 from .seeding import seed_everything
 from .sharpness import sharpness
+from .stored import load_or_run
 from .steps import StepsFit, StepsToTarget, fit_steps, steps_to_target
 from .throughput import Throughput, throughput
 from .tuning import Tuning, tune_lr
@@ -33,6 +34,6 @@ __all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Compar
            "GradientNoise", "History", "Split", "StepsFit", "StepsToTarget", "Throughput", "Tuning", "tune_lr", "activation_bytes",
            "compare", "fit_steps", "mean_and_spread",
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
-           "iterations_per_epoch", "load_dataset", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
+           "iterations_per_epoch", "load_dataset", "load_or_run", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
            "median_seconds", "pick_device", "safe", "scaled_lr", "seed_everything", "sharpness", "show_quiz",
            "synchronize", "train", "train_epoch", "train_step", "use_course_style", "use_cpu_threads"]

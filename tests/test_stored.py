@@ -1,0 +1,86 @@
+"""load_or_run: a sweep runs once, is stored with how it was made, and loads after that; bad inputs explain."""
+import json
+import math
+
+import pytest
+import torch
+
+from course_utils import stored
+from course_utils.stored import load_or_run
+
+
+class Counter:
+    def __init__(self, results):
+        self.results, self.calls = results, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.results
+
+
+def test_runs_once_then_loads(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COURSE_RECOMPUTE", raising=False)
+    path = tmp_path / "results" / "sweep.json"          # the folder is made
+    run = Counter({"steps": {"8,10": 900, "1437,10": None}, "lr": 0.3})
+    assert load_or_run(path, run, minutes=2) == run.results and run.calls == 1
+    assert capsys.readouterr().out == "ran the sweep here and stored it in sweep.json\n"
+    stored_file = json.loads(path.read_text(encoding="utf-8"))
+    assert stored_file["results"] == run.results
+    made = stored_file["made_with"]
+    assert made["torch"] == torch.__version__ and made["course_utils"] == stored._version() != ""
+    assert made["command"].startswith("COURSE_RECOMPUTE=1 python tools/run_notebook.py")
+    assert set(made) == {"course_utils", "torch", "python", "date", "command"}
+    assert load_or_run(path, run, minutes=2) == run.results and run.calls == 1
+    assert capsys.readouterr().out == (
+        f"loaded the stored sweep sweep.json (made with course_utils {made['course_utils']}, torch "
+        f"{torch.__version__}); to run it here instead (about 2 minutes on a 2-core CPU), pass recompute=True\n")
+
+
+def test_recompute_by_argument_or_environment(tmp_path, monkeypatch):
+    path = tmp_path / "sweep.json"
+    monkeypatch.delenv("COURSE_RECOMPUTE", raising=False)
+    load_or_run(path, Counter({"a": 1}))
+    run = Counter({"a": 2})
+    assert load_or_run(path, run, recompute=True) == {"a": 2} and run.calls == 1
+    monkeypatch.setenv("COURSE_RECOMPUTE", "1")
+    assert load_or_run(path, Counter({"a": 3})) == {"a": 3}
+    assert load_or_run(path, Counter({"a": 4}), recompute=False) == {"a": 3}   # the argument wins
+    monkeypatch.setenv("COURSE_RECOMPUTE", "0")
+    assert load_or_run(path, Counter({"a": 5})) == {"a": 3}
+    assert json.loads(path.read_text(encoding="utf-8"))["results"] == {"a": 3}
+
+
+@pytest.mark.parametrize("results, error, words", [
+    ({(8, 10): 900}, TypeError, r"has the key \(8, 10\): JSON keys must be strings"),
+    ({"loss": math.nan}, ValueError, r"results\['loss'\] is nan: JSON has no NaN or infinity; store None"),
+    ({"runs": [1.0, math.inf]}, ValueError, r"results\['runs'\]\[1\] is inf"),
+    ({"loss": torch.tensor(0.5)}, TypeError, r"results\['loss'\] is a Tensor .*tensor.tolist\(\)"),
+    ([1, 2], TypeError, r"run\(\) must return a dict of results, got list"),
+])
+def test_results_that_json_would_change_are_refused(tmp_path, results, error, words):
+    path = tmp_path / "sweep.json"
+    with pytest.raises(error, match=words):
+        load_or_run(path, lambda: results, recompute=True)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(path=3), TypeError, r"path must be a file name such as 'results/09_sweep.json', got 3"),
+    (dict(path="sweep.csv"), ValueError, r"path must end in .json .*got 'sweep.csv'"),
+    (dict(run={"a": 1}), TypeError, r"run must be a function with no arguments"),
+    (dict(recompute="yes"), TypeError, r"recompute must be True, False or None .*got 'yes'"),
+    (dict(minutes=0), ValueError, r"minutes must be a positive number .*got 0"),
+    (dict(minutes=True), ValueError, r"minutes must be a positive number"),
+])
+def test_bad_arguments_say_what_would_work(tmp_path, kwargs, error, words):
+    arguments = dict(path=tmp_path / "sweep.json", run=lambda: {"a": 1}) | kwargs
+    with pytest.raises(error, match=words):
+        load_or_run(**arguments)
+
+
+def test_a_file_that_is_not_a_stored_sweep_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_RECOMPUTE", raising=False)
+    path = tmp_path / "other.json"
+    path.write_text('{"a": 1}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"other.json is not a stored sweep .*pass recompute=True"):
+        load_or_run(path, lambda: {"a": 1})
