@@ -7,7 +7,7 @@ strings), and handed to ``load_or_run``: it loads the stored results from a JSON
 says so, or, when asked, runs the sweep here and stores it. The file records how it was made: the versions
 of course_utils, PyTorch and Python, the date, and the command that remakes it::
 
-    COURSE_RECOMPUTE=1 python tools/run_notebook.py notebooks/09_generalization.ipynb
+    python tools/run_sweep.py notebooks/09_generalization.ipynb
 
 >>> import tempfile, os
 >>> folder = tempfile.mkdtemp()
@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 RECOMPUTE_VARIABLE = "COURSE_RECOMPUTE"   # set to 1 to make every load_or_run recompute and store
+COMMAND_VARIABLE = "COURSE_SWEEP_COMMAND"  # set by tools/run_sweep.py: the command stored with the results
 
 
 def _version() -> str:
@@ -100,7 +101,7 @@ def load_or_run(path: str | os.PathLike, run: Callable[[], dict], *, recompute: 
     path.parent.mkdir(parents=True, exist_ok=True)
     made_with = {"course_utils": _version(), "torch": torch.__version__, "python": platform.python_version(),
                  "date": datetime.date.today().isoformat(),
-                 "command": f"{RECOMPUTE_VARIABLE}=1 python tools/run_notebook.py notebooks/<this notebook>"}
+                 "command": os.environ.get(COMMAND_VARIABLE, "python tools/run_sweep.py notebooks/<this notebook>")}
     path.write_text(json.dumps({"made_with": made_with, "results": results}, indent=1, ensure_ascii=False) + "\n",
                     encoding="utf-8")
     print(f"ran the sweep here and stored it in {path.name}")

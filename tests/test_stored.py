@@ -20,6 +20,7 @@ class Counter:
 
 def test_runs_once_then_loads(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("COURSE_RECOMPUTE", raising=False)
+    monkeypatch.delenv("COURSE_SWEEP_COMMAND", raising=False)
     path = tmp_path / "results" / "sweep.json"          # the folder is made
     run = Counter({"steps": {"8,10": 900, "1437,10": None}, "lr": 0.3})
     assert load_or_run(path, run, minutes=2) == run.results and run.calls == 1
@@ -28,7 +29,7 @@ def test_runs_once_then_loads(tmp_path, capsys, monkeypatch):
     assert stored_file["results"] == run.results
     made = stored_file["made_with"]
     assert made["torch"] == torch.__version__ and made["course_utils"] == stored._version() != ""
-    assert made["command"].startswith("COURSE_RECOMPUTE=1 python tools/run_notebook.py")
+    assert made["command"] == "python tools/run_sweep.py notebooks/<this notebook>"
     assert set(made) == {"course_utils", "torch", "python", "date", "command"}
     assert load_or_run(path, run, minutes=2) == run.results and run.calls == 1
     assert capsys.readouterr().out == (
@@ -84,3 +85,10 @@ def test_a_file_that_is_not_a_stored_sweep_is_named(tmp_path, monkeypatch):
     path.write_text('{"a": 1}', encoding="utf-8")
     with pytest.raises(ValueError, match=r"other.json is not a stored sweep .*pass recompute=True"):
         load_or_run(path, lambda: {"a": 1})
+
+
+def test_the_command_that_ran_the_sweep_is_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_SWEEP_COMMAND", "python tools/run_sweep.py notebooks/09_generalization.ipynb")
+    load_or_run(tmp_path / "sweep.json", lambda: {"a": 1}, recompute=True)
+    made = json.loads((tmp_path / "sweep.json").read_text(encoding="utf-8"))["made_with"]
+    assert made["command"] == "python tools/run_sweep.py notebooks/09_generalization.ipynb"
