@@ -1,0 +1,102 @@
+"""Stored sweeps match a recomputation: a sample of their points is trained again here and compared.
+
+A notebook whose sweep is too long for class loads it from ``notebooks/results/`` (``cu.load_or_run``). The
+sweep's code is the notebook's own: the code cells up to the last one tagged ``sweep-code`` define it, and
+this test runs them (which loads the stored file), then trains a few stored points again. On the machine
+that stored the sweep they agree exactly; on another CPU the rounding differs and a long SGD run drifts a
+little, hence the tolerances: a few updates, one percentage point of test accuracy.
+"""
+import contextlib
+import json
+import math
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SWEEPS = {"09_generalization.ipynb": "results/09_generalization.json"}
+
+
+@contextlib.contextmanager
+def working_directory(path):
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def sweep_code(name):
+    """The notebook's code cells, up to the last one tagged sweep-code."""
+    cells = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    last = max(k for k, c in enumerate(code) if "sweep-code" in c["metadata"].get("tags", []))
+    return ["".join(c["source"]) for c in code[:last + 1]]
+
+
+@pytest.fixture(scope="module")
+def generalization():
+    namespace = {}
+    with working_directory(NOTEBOOKS), contextlib.redirect_stdout(None):
+        for source in sweep_code("09_generalization.ipynb"):
+            exec(compile(source, "09_generalization.ipynb", "exec"), namespace)
+    return namespace
+
+
+def close_updates(a, b):
+    return a == b or (a is not None and b is not None and abs(a - b) <= max(3, 0.03 * a))
+
+
+def test_every_stored_sweep_says_how_it_was_made():
+    for name, results in SWEEPS.items():
+        stored = json.loads((NOTEBOOKS / results).read_text(encoding="utf-8"))
+        made = stored["made_with"]
+        assert made["command"] == f"python tools/run_sweep.py notebooks/{name}", name
+        assert {"course_utils", "torch", "python", "date"} <= set(made), name
+        assert any(results in source for source in sweep_code(name)), f"{name} does not load {results}"
+
+
+def test_generalization_sweep_is_complete(generalization):
+    ns = generalization
+    sweep = ns["sweep"]
+    assert set(sweep["tuning"]) == {str(b) for b in ns["SIZES"]}
+    assert set(sweep["runs"]) == {f"{b},{s}" for b in ns["SIZES"] for s in ns["SEEDS"]}
+    assert len(ns["SEEDS"]) >= 10 and not set(ns["SEEDS"]) & set(ns["TUNING_SEEDS"])
+    for b in ns["SIZES"]:
+        tuning = sweep["tuning"][str(b)]
+        assert tuning["edge"] is None, f"B = {b}: the best lr sits at an edge of its grid"
+        worked = {float(lr): sum(v) / len(v) for lr, v in tuning["runs"].items() if None not in v}
+        assert tuning["best_lr"] == min(worked, key=lambda lr: (worked[lr], lr)), f"B = {b}"
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_generalization_sweep_points_come_out_again(generalization, k):
+    ns = generalization
+    sweep = ns["sweep"]
+    key = random.Random(k).choice(sorted(sweep["runs"]))
+    b, seed = map(int, key.split(","))
+    lr = sweep["tuning"][str(b)]["best_lr"]
+    stored, again = sweep["runs"][key], ns["train_run"](b, lr, seed)
+    for point in ("at_epochs", "at_target", "at_updates"):
+        if stored[point] is None:
+            assert again[point] is None, (key, point)
+            continue
+        assert close_updates(stored[point]["updates"], again[point]["updates"]), (key, point)
+        assert abs(stored[point]["test_accuracy"] - again[point]["test_accuracy"]) <= 0.01, (key, point)
+        assert math.isclose(stored[point]["train_loss"], again[point]["train_loss"], rel_tol=0.2, abs_tol=1e-3)
+    assert math.isclose(stored["at_target"]["sharpness"], again["at_target"]["sharpness"], rel_tol=0.05)
+
+
+def test_generalization_tuning_point_comes_out_again(generalization):
+    ns = generalization
+    tuning = ns["sweep"]["tuning"]
+    rng = random.Random(1)
+    b = rng.choice(sorted(tuning, key=int))
+    lr = rng.choice(sorted(tuning[b]["runs"], key=float))
+    k = rng.randrange(len(ns["TUNING_SEEDS"]))
+    again = ns["updates_to_target"](int(b), float(lr), ns["TUNING_SEEDS"][k])
+    assert close_updates(tuning[b]["runs"][lr][k], again), (b, lr, k)
