@@ -65,6 +65,11 @@ class Tuning:
         self.scores = {lr: _score(values, self.higher) for lr, values in self.runs.items()}
 
     @property
+    def means(self) -> dict[float, float]:
+        """The mean over seeds at each learning rate (inf where a run failed), in the quantity's own sign."""
+        return {lr: -score if self.higher and math.isfinite(score) else score for lr, score in self.scores.items()}
+
+    @property
     def lrs(self) -> list[float]:
         """The learning rates tried, in increasing order."""
         return sorted(self.runs)
@@ -110,16 +115,17 @@ class Tuning:
         """
         ax = ax if ax is not None else plt.gca()
         color = color or COLORS["blue"]
-        ok = [lr for lr in self.lrs if math.isfinite(self.scores[lr])]
-        ax.plot(ok, [self.scores[lr] for lr in ok], "-", color=color, label=label)
+        means = self.means
+        ok = [lr for lr in self.lrs if math.isfinite(means[lr])]
+        ax.plot(ok, [means[lr] for lr in ok], "-", color=color, label=label)
         for lr in ok:
             ax.plot([lr] * len(self.runs[lr]), self.runs[lr], ".", color=color, alpha=0.5)
-        failed = [lr for lr in self.lrs if not math.isfinite(self.scores[lr])]
+        failed = [lr for lr in self.lrs if not math.isfinite(means[lr])]
         if failed:
             ax.plot(failed, [1.0] * len(failed), "x", color=color, transform=ax.get_xaxis_transform(),
                     clip_on=False)
         if self.best_lr is not None:
-            ax.plot([self.best_lr], [self.scores[self.best_lr]], "o", color=color, markerfacecolor="none",
+            ax.plot([self.best_lr], [means[self.best_lr]], "o", color=color, markerfacecolor="none",
                     markersize=10)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")

@@ -158,3 +158,47 @@ def test_the_plot_marks_failed_learning_rates_and_the_best():
     assert list(best[0].get_xdata()) == [tuning.best_lr]
     plt.close(fig)
     assert isinstance(tuning, Tuning)
+
+
+def test_the_plot_of_an_accuracy_shows_the_accuracy_not_its_negative():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course_utils.plots import COLORS
+    accuracy = lambda lr, seed: 0.9 - (math.log10(lr) + 1) ** 2 / 10 + seed / 100
+    tuning = tune_lr(accuracy, [0.01, 0.1, 1.0], seeds=2, higher=True, max_rounds=0)
+    assert tuning.means == {lr: pytest.approx(accuracy(lr, 0) + 0.005) for lr in tuning.lrs}
+    fig, ax = plt.subplots()
+    tuning.plot(ax, label="B = 8")
+    curve, *dots = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert list(curve.get_ydata()) == pytest.approx([tuning.means[lr] for lr in tuning.lrs])
+    assert curve.get_label() == "B = 8" and curve.get_color() == COLORS["blue"]
+    seeds = [line for line in ax.lines if line.get_marker() == "."]
+    assert len(seeds) == 3 and all(len(line.get_ydata()) == 2 for line in seeds)
+    assert list(seeds[0].get_ydata()) == pytest.approx([accuracy(0.01, 0), accuracy(0.01, 1)])
+    [best] = [line for line in ax.lines if line.get_marker() == "o"]
+    assert list(best.get_ydata()) == pytest.approx([tuning.means[0.1]]) and best.get_markerfacecolor() == "none"
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    tuning.plot(ax, color="#123456")
+    assert {line.get_color() for line in ax.lines} == {"#123456"}
+    plt.close(fig)
+
+
+def test_the_printed_form_follows_digits_and_seeds():
+    one = tune_lr(lambda lr, seed: (lr - 0.3) ** 2 + 0.012345, [0.1, 0.3, 1.0], seeds=1, max_rounds=0, digits=2)
+    assert str(one) == ("best lr = 0.3 (loss 0.012 ± 0 over 1 seed; lr 0.1 to 1, 3 tried; "
+                        "neighbours within ×3.33)")
+    two = tune_lr(lambda lr, seed: 1.23456 + seed * 0.1, [0.1, 1.0], seeds=[0, 2], max_extend=0, digits=4,
+                  quantity="steps")
+    assert str(two) == ("best lr = 0.1 (steps 1.335 ± 0.141 over 2 seeds; lr 0.1 to 1, 2 tried): it is the "
+                        "smallest tried, so the best may lie beyond the grid")
+
+
+def test_remeasure_checks_its_seeds_and_keeps_failures():
+    tuning = tune_lr(lambda lr, seed: None if seed == 7 else lr, [1.0, 2.0], seeds=2, max_extend=0)
+    assert tuning.remeasure([5, 7]) == [1.0, None]
+    with pytest.raises(ValueError, match=r"seeds must be different from each other"):
+        tuning.remeasure([5, 5])
+    with pytest.raises(ValueError, match=r"seeds must be whole numbers ≥ 0"):
+        tuning.remeasure([-1])
