@@ -146,6 +146,19 @@ def test_check_finite_counts_the_bad_values():
         check_finite("x_train", torch.tensor([[math.inf, 1.0], [-math.inf, math.nan]]))
 
 
+def test_check_finite_on_clean_data_looks_at_one_sum_not_at_every_value(monkeypatch):
+    # The fast path: clean data (the usual case, called on every dataset before training) costs one reduction,
+    # not a mask as large as the data; the mask is made only when the sum is not finite.
+    shapes = []
+    isfinite = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: shapes.append(tuple(t.shape)) or isfinite(t))
+    check_finite("x", torch.ones(1000, 3))
+    assert shapes == [()]
+    shapes.clear()
+    check_finite("x", torch.tensor([[3e38], [3e38]]))        # the sum overflows: then every value is looked at
+    assert shapes == [(), (2, 1)]
+
+
 def test_check_module_and_check_loss():
     model = nn.Linear(2, 1)
     assert check_module("model", model) is model

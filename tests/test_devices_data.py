@@ -147,6 +147,9 @@ def test_an_explicit_choice_wins_over_course_device(gpus, monkeypatch):
 
 def test_choose_device_messages(gpus, monkeypatch):
     with pytest.raises(ValueError) as info:
+        cu.pick_device("tpu")
+    assert str(info.value) == "prefer must be None, 'cuda', 'mps', 'cpu' or a torch.device, got 'tpu'"
+    with pytest.raises(ValueError) as info:
         devices_module.choose_device("device", "tpu")
     assert str(info.value) == "device must be None, 'cuda', 'mps', 'cpu' or a torch.device, got 'tpu'"
     with pytest.raises(TypeError) as info:
@@ -171,12 +174,13 @@ def test_choose_device_messages(gpus, monkeypatch):
 def test_accelerator_memory_asks_torch_for_a_gpu_and_never_for_the_cpu(monkeypatch):
     asked = []
     monkeypatch.setattr(torch.accelerator, "get_memory_info", lambda d: asked.append(d) or [3, 8], raising=False)
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (5, 9))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: asked.append(d) or (5, 9))
     assert devices_module.accelerator_memory(torch.device("cpu")) is None and asked == []
     assert devices_module.accelerator_memory(torch.device("cuda", 1)) == (3, 8)
     assert asked == [torch.device("cuda", 1)]
     monkeypatch.delattr(torch.accelerator, "get_memory_info")   # an older torch: CUDA's own call
-    assert devices_module.accelerator_memory(torch.device("cuda")) == (5, 9)
+    assert devices_module.accelerator_memory(torch.device("cuda", 2)) == (5, 9)
+    assert asked == [torch.device("cuda", 1), torch.device("cuda", 2)]
     assert devices_module.accelerator_memory(torch.device("mps")) is None     # ... and nothing for the others
     for error in (RuntimeError("no device"), ValueError("unsupported")):
         def fail(d, error=error):
@@ -299,7 +303,8 @@ def test_dataset_to_moves_all_four_tensors_and_keeps_the_rest():
     assert {getattr(moved, k).device.type for k in ("x_train", "y_train", "x_test", "y_test")} == {"meta"}
     assert (moved.name, moved.n_classes, moved.description) == ("regression", None, ds.description)
     assert moved.x_train.shape == ds.x_train.shape and moved.y_test.dtype == torch.float32
-    assert cu.load_dataset("digits", device="meta").x_test.device.type == "meta"
+    digits = cu.load_dataset("digits", device="meta")
+    assert digits.x_test.device.type == "meta" and digits.n_classes == 10 and digits.name == "digits"
     assert cu.load_dataset("digits", device=None).x_test.device.type == "cpu"
     assert cu.load_dataset("digits").n_classes == 10
 
@@ -354,3 +359,16 @@ def test_verified_path_reads_the_manifest_of_the_folder_it_is_given(tmp_path):
     with pytest.raises(cu.DataFileError, match="^data/digits.npz is not listed"):
         data_module.verified_path("digits.npz", tmp_path)
     assert data_module.verified_path("digits.npz") == data_module.DATA_DIR / "digits.npz"   # default folder
+
+
+def test_a_data_file_holding_pickled_objects_is_refused_even_with_a_matching_checksum(data_copy):
+    # Loading a pickle can run code: the arrays are read with allow_pickle=False, so a replaced file (and a
+    # manifest updated to match it) cannot smuggle objects in.
+    arrays = {k: np.zeros((2, 2)) for k in ("x_train", "x_test")}
+    arrays.update(y_train=np.array([{"not": "a label"}, 1], dtype=object), y_test=np.zeros(2, dtype=np.int64))
+    np.savez(data_copy / "digits.npz", **arrays)
+    manifest = data_copy / "MANIFEST.sha256"
+    lines = [line for line in manifest.read_text().splitlines() if not line.endswith("digits.npz")]
+    manifest.write_text("\n".join(lines + [f"{data_module.sha256_of(data_copy / 'digits.npz')}  digits.npz"]) + "\n")
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        cu.load_dataset("digits")

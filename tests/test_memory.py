@@ -47,20 +47,23 @@ def test_activation_bytes_checks_its_arguments():
 class Halves(nn.Module):
     """h = W x, then the product of h's two halves: the multiplication saves two views of one block, h."""
 
-    def __init__(self) -> None:
+    def __init__(self, swap: bool = False) -> None:
         super().__init__()
         self.linear = nn.Linear(4, 4, bias=False)
+        self.swap = swap
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.linear(x)
-        return (h[:, :2] * h[:, 2:]).sum(1)
+        left, right = h[:, :2], h[:, 2:]
+        return (right * left if self.swap else left * right).sum(1)
 
 
-def test_saved_bytes_counts_a_block_that_two_views_reach_from_its_first_to_its_last_byte():
+@pytest.mark.parametrize("swap", [False, True])   # the two views reach the counting in either order
+def test_saved_bytes_counts_a_block_that_two_views_reach_from_its_first_to_its_last_byte(swap):
     x, y = torch.randn(3, 4), torch.zeros(3)
     # x (3·4·4 = 48, saved by the Linear); h[:, :2] (bytes 0-40 of h) and h[:, 2:] (bytes 8-48): together
     # all of h, 48 bytes, once; the output and the targets (3·4 = 12 each, saved by the squared error)
-    assert saved_bytes(Halves(), x, y) == 48 + 48 + 12 + 12
+    assert saved_bytes(Halves(swap), x, y) == 48 + 48 + 12 + 12
 
 
 def test_saved_bytes_of_a_strided_view_reaches_over_the_rows_it_skips():
