@@ -72,8 +72,10 @@ def test_the_defaults_are_1_warmup_3_repeats_lr_0_01_seed_0_on_the_chosen_device
     x, y = small_data()
     result = throughput(make, (x, y), [5], device="cpu")
     assert timing.calls == [{"repeats": 3, "warmup": 1, "device": torch.device("cpu")}]
+    measured = make.models[-1]
     expected = hand_loop(make, x, y, 5, seed=0, lr=0.01, iterations=1 + 3)
-    assert torch.equal(make.models[-1].weight, expected.weight) and torch.equal(make.models[-1].bias, expected.bias)
+    assert expected is not measured
+    assert torch.equal(measured.weight, expected.weight) and torch.equal(measured.bias, expected.bias)
     assert result.seconds_per_iteration == [0.25] and result.samples_per_second == [20.0]
 
 
@@ -83,8 +85,9 @@ def test_the_settings_given_are_the_ones_used(timing):
     mean_abs = lambda out, target: (out - nn.functional.one_hot(target, 3)).abs().mean()  # noqa: E731
     result = throughput(make, (x, y), [2, 30], device="cpu", repeats=2, warmup=0, lr=0.5, seed=3, loss=mean_abs)
     assert timing.calls == [{"repeats": 2, "warmup": 0, "device": torch.device("cpu")}] * 2
+    measured = make.models[-1]
     expected = hand_loop(make, x, y, 30, seed=3, lr=0.5, iterations=2, loss=mean_abs)
-    assert torch.equal(make.models[-1].weight, expected.weight)
+    assert expected is not measured and torch.equal(measured.weight, expected.weight)
     # memory with that loss: x (B·4·4), and the loss saves the sign of (out − one-hot) (B·3 float32)
     assert result.memory_bytes == [b * 16 + b * 12 for b in (2, 30)]
     assert result.batch_sizes == [2, 30] and result.samples_per_second == [8.0, 120.0]
@@ -162,6 +165,7 @@ def test_plot_draws_the_three_measurements_on_log2_axes_and_marks_out_of_memory(
     fig = measured().plot()
     try:
         assert tuple(fig.get_size_inches()) == (15, 4.5)
+        assert [ax.get_subplotspec().get_geometry() for ax in fig.axes] == [(1, 3, k, k) for k in range(3)]  # a row
         assert fig.get_suptitle() == "Speed and memory against batch size on cpu"
         assert fig._suptitle.get_position()[1] == 1.02
         titles = ["time per iteration", "throughput", "memory: saved for backward"]
