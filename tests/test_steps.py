@@ -214,6 +214,8 @@ def test_steps_to_target_messages_name_the_argument():
         steps_to_target(Line, ONES, [2], [0.1], seed=-1, **ok)
     with pytest.raises(ValueError, match=r"^eval_every must be a positive whole number"):
         steps_to_target(Line, ONES, [2], [0.1], eval_every=-2, **ok)
+    with pytest.raises(ValueError, match=r"^patience must be a positive whole number \(1, 2, 3, ...\), got -1$"):
+        steps_to_target(Line, ONES, [2], [0.1], patience=-1, **ok)
     with pytest.raises(ValueError, match=r"^momentum must be at least 0 and below 1"):
         steps_to_target(Line, ONES, [2], [0.1], momentum=1.0, **ok)
     with pytest.raises(TypeError, match=r"^loss must be None or a function"):
@@ -238,15 +240,17 @@ def test_steps_to_target_messages_name_the_argument():
 def test_plot_draws_the_measured_steps_and_perfect_scaling_through_the_first_reached():
     result = StepsToTarget(batch_sizes=[2, 4, 8, 32], steps=[None, 0, 300, 100], best_lr=[None, 0.1, 0.1, 0.2],
                            examples=[None, 0, 2400, 3200], target=0.25, max_steps=1000)
-    fig, given = plt.subplots()
-    try:
+    with matplotlib.rc_context({"lines.linewidth": 3.0}):   # the dashed line is thinner whatever the style says
+        fig, given = plt.subplots()
         ax = result.plot(given)
+    try:
         assert ax is given
         ideal, measured = ax.get_lines()
         assert list(ideal.get_xdata()) == [8.0, 32.0] and list(ideal.get_ydata()) == [300.0, 75.0]
         assert ideal.get_linestyle() == "--" and ideal.get_linewidth() == 1.5
         assert to_hex(ideal.get_color()) == COLORS["black"].lower()
         assert list(measured.get_xdata()) == [8, 32] and list(measured.get_ydata()) == [300, 100]
+        assert measured.get_linewidth() == 3.0
         assert measured.get_marker() == "o" and to_hex(measured.get_color()) == COLORS["blue"].lower()
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["perfect scaling: steps ∝ 1/B",
                                                                       "measured (best lr per B)"]
@@ -288,6 +292,8 @@ def test_fit_steps_leaves_out_nan_and_none_entries_but_needs_two_batch_sizes():
     sizes = [4, 16, 64, 256]
     steps = [100 * (1 + 50 / b) for b in sizes]
     fit = fit_steps(sizes + [8, 1024], steps + [math.nan, None])
+    assert fit.s_min == pytest.approx(100, rel=1e-9) and fit.b_noise == pytest.approx(50, rel=1e-9)
+    fit = fit_steps([4, 16, 8, 32, 64, 256], steps[:2] + [None, math.nan] + steps[2:])  # gaps in the middle
     assert fit.s_min == pytest.approx(100, rel=1e-9) and fit.b_noise == pytest.approx(50, rel=1e-9)
     fit = fit_steps(np.array(sizes), np.array(steps))
     assert fit.s_min == pytest.approx(100, rel=1e-9)
