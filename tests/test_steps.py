@@ -353,3 +353,6 @@ def test_fit_steps_finds_a_negative_b_noise_when_steps_grow_with_b():
     sizes = [8, 16, 32, 64]
     fit = fit_steps(sizes, [200 * (1 - 4 / b) for b in sizes])
     assert fit.s_min == pytest.approx(200, rel=1e-9) and fit.b_noise == pytest.approx(-4, rel=1e-9)
+    # B_noise + smallest B below 1: the search variable u = log(B_noise + smallest B) is negative there
+    fit = fit_steps([1, 2, 4, 8], [100 * (1 - 0.5 / b) for b in (1, 2, 4, 8)])
+    assert fit.s_min == pytest.approx(100, rel=1e-9) and fit.b_noise == pytest.approx(-0.5, rel=1e-9)
