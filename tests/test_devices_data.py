@@ -145,10 +145,13 @@ def test_an_explicit_choice_wins_over_course_device(gpus, monkeypatch):
     assert cu.pick_device() == torch.device("mps")
 
 
-def test_choose_device_messages(gpus, monkeypatch):
+def test_pick_device_calls_its_argument_prefer_in_messages(gpus):
     with pytest.raises(ValueError) as info:
         cu.pick_device("tpu")
     assert str(info.value) == "prefer must be None, 'cuda', 'mps', 'cpu' or a torch.device, got 'tpu'"
+
+
+def test_choose_device_messages(gpus, monkeypatch):
     with pytest.raises(ValueError) as info:
         devices_module.choose_device("device", "tpu")
     assert str(info.value) == "device must be None, 'cuda', 'mps', 'cpu' or a torch.device, got 'tpu'"
