@@ -202,3 +202,36 @@ def test_remeasure_checks_its_seeds_and_keeps_failures():
         tuning.remeasure([5, 5])
     with pytest.raises(ValueError, match=r"seeds must be whole numbers ≥ 0"):
         tuning.remeasure([-1])
+
+
+def test_refinement_follows_each_side_of_the_best_and_stops_at_finer_exactly():
+    lopsided = tune_lr(log_bowl(1.0), [0.1, 1.0, 1.1], seeds=1, max_extend=0, max_rounds=1)
+    assert lopsided.lrs == [0.1, 0.316, 1.0, 1.05, 1.1]      # the wide left gap is split, and the right one
+    exact = tune_lr(log_bowl(1.0), [0.5, 1.0, 2.0], seeds=1, max_extend=0, finer=2.0)
+    assert exact.lrs == [0.5, 1.0, 2.0] and exact.spacing == 2.0 and exact.finer == 2.0
+    just_over = tune_lr(log_bowl(1.0), [0.5, 1.0, 2.01], seeds=1, max_extend=0, finer=2.0, max_rounds=1)
+    assert just_over.lrs == [0.5, 0.707, 1.0, 1.42, 2.01]
+
+
+def test_the_default_limits_on_growing_and_refining():
+    far = tune_lr(log_bowl(1000.0), [0.001, 0.01], seeds=1)      # 3 extensions by default, then it says so
+    assert far.lrs == [0.001, 0.01, 0.1, 1.0, 10.0] and far.edge == "largest"
+    low = tune_lr(log_bowl(1e-9), [1.0, 10.0], seeds=1, max_extend=2)
+    assert low.lrs == [0.01, 0.1, 1.0, 10.0] and low.edge == "smallest"
+    bowl = tune_lr(log_bowl(0.3), [0.01, 0.3, 9.0], seeds=1, max_extend=0, finer=1.001)   # 6 rounds by default
+    assert len(bowl.lrs) == 3 + 2 * 6 and bowl.best_lr == 0.3
+    one = tune_lr(log_bowl(0.3), [0.01, 0.3, 9.0], seeds=1, max_extend=0, finer=1.001, max_rounds=1)
+    assert one.lrs == [0.01, 0.0548, 0.3, 1.64, 9.0]
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(seeds="abc"), TypeError, r"seeds must be a number of seeds or a list of seeds, e.g. 3 or \[0, 1, 2\]"),
+    (dict(seeds=0), ValueError, r"^seeds must be"),
+    (dict(lrs="fast"), TypeError, r"lrs must be a list of at least 2 learning rates, e.g. \[0.01, 0.1, 1.0\]"),
+    (dict(lrs=[0.1, -1.0]), ValueError, r"^lrs entry must be"),
+    (dict(finer=-1.0), ValueError, r"^finer must be .*1.41 \(×√2\)"),
+])
+def test_messages_name_the_argument_and_an_example(kwargs, error, words):
+    arguments = dict(measure=lambda lr, seed: lr, lrs=[0.1, 1.0], seeds=2) | kwargs
+    with pytest.raises(error, match=words):
+        tune_lr(**arguments)
