@@ -91,8 +91,8 @@ def load_or_run(path: str | os.PathLike, run: Callable[[], dict], *, recompute: 
                              "recompute=True to run the sweep and store it again")
         made = stored["made_with"]
         print(f"loaded the stored sweep {path.name} (made with course_utils {made['course_utils']}, "
-              f"torch {made['torch']}); to run it here instead (about {minutes:g} minutes on a 2-core CPU), "
-              "pass recompute=True")
+              f"torch {made['torch']}); to run it here instead (about {minutes:g} minute{'' if minutes == 1 else 's'}"
+              " on a 2-core CPU), pass recompute=True")
         return stored["results"]
     results = run()
     if not isinstance(results, dict):

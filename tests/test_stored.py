@@ -92,3 +92,38 @@ def test_the_command_that_ran_the_sweep_is_stored(tmp_path, monkeypatch):
     load_or_run(tmp_path / "sweep.json", lambda: {"a": 1}, recompute=True)
     made = json.loads((tmp_path / "sweep.json").read_text(encoding="utf-8"))["made_with"]
     assert made["command"] == "python tools/run_sweep.py notebooks/09_generalization.ipynb"
+
+
+def test_the_file_is_readable_json_and_its_folders_are_made(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_RECOMPUTE", raising=False)
+    path = tmp_path / "a" / "b" / "sweep.json"
+    load_or_run(path, lambda: {"note": "Schätzung", "runs": [1, 2]})
+    text = path.read_text(encoding="utf-8")
+    assert "Schätzung" in text and text.endswith("}\n")
+    assert '\n "made_with": {\n  "course_utils"' in text          # indented by one space per level
+    capsys.readouterr()
+    load_or_run(path, lambda: {}, )                                 # the default duration, in the note
+    assert "(about 1 minute on a 2-core CPU)" in capsys.readouterr().out
+
+
+def test_a_file_needs_both_parts(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_RECOMPUTE", raising=False)
+    path = tmp_path / "half.json"
+    path.write_text('{"made_with": {"course_utils": "0", "torch": "0"}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="is not a stored sweep"):
+        load_or_run(path, lambda: {"a": 1})
+
+
+def test_the_version_of_a_package_that_was_not_installed(monkeypatch):
+    def missing(name):
+        raise stored.metadata.PackageNotFoundError(name)
+    assert stored._version() == stored.metadata.version("course_utils")
+    monkeypatch.setattr(stored.metadata, "version", missing)
+    assert stored._version() == "unknown"
+
+
+def test_messages_for_data_json_cannot_keep(tmp_path):
+    with pytest.raises(TypeError, match=r"e\.g\. f'\{b\},\{seed\}' instead of the tuple \(b, seed\)"):
+        load_or_run(tmp_path / "x.json", lambda: {(1, 2): 3}, recompute=True)
+    with pytest.raises(TypeError, match=r"store plain numbers, strings, lists and dicts \(e\.g\. tensor\.tolist\(\), float\(x\)\)"):
+        load_or_run(tmp_path / "x.json", lambda: {"a": {1, 2}}, recompute=True)
