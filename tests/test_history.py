@@ -236,6 +236,18 @@ def test_epoch_positions_without_a_plan_or_with_more_iterations_than_planned():
     assert h._positions("epoch")[0].tolist() == [0.5, 1.0, 1.25, 1.5, 1.75, 2.0]
 
 
+def test_epochs_of_one_iteration_sit_at_their_epoch_ends():
+    h = filled(epochs=((0.5,), (0.4,), (0.3,)))          # N = B: one iteration per epoch
+    pos, at_end, boundaries, _ = h._positions("epoch")
+    assert pos.tolist() == [1.0, 2.0, 3.0] and at_end == [1.0, 2.0, 3.0] and boundaries == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("x", ["iteration", "epoch", "time", "samples"])
+def test_positions_of_an_empty_history_are_empty(x):
+    pos, at_end, boundaries, _ = History(epoch_iterations=[3])._positions(x)
+    assert len(pos) == 0 and at_end == [] and boundaries == []
+
+
 # ---- plot ----------------------------------------------------------------------------------------------------------
 
 def test_plot_draws_every_series_with_its_label_and_colour():
@@ -304,7 +316,8 @@ def test_no_running_mean_for_smooth_of_one_or_more_than_the_iterations(smooth):
 def test_plot_refuses_an_unknown_axis_and_an_empty_history():
     with pytest.raises(ValueError, match="x must be one of 'iteration', 'epoch', 'time', 'samples', got 'step'"):
         filled().plot(x="step")
-    with pytest.raises(ValueError, match="this History has no iterations to plot"):
+    with pytest.raises(ValueError, match=r"^this History has no iterations to plot \(epochs=0, or stopped before "
+                                         r"the first\)$"):
         History().plot()
 
 
@@ -316,6 +329,8 @@ def test_repr_says_epochs_iterations_the_last_epoch_loss_and_how_it_ended():
     assert repr(h) == "History(2 epochs, 5 iterations of 2 to 3 per epoch, last epoch loss 0.1500)"
     h.epoch_iterations = [3, 3]
     assert repr(h) == "History(2 epochs, 5 iterations of 3 per epoch, last epoch loss 0.1500)"
+    assert repr(filled(epochs=((0.5,), (0.4,), (0.3,)))) == \
+        "History(3 epochs, 3 iterations of 1 per epoch, last epoch loss 0.3000)"
     h.epoch_iterations = [3, 2]
     h.interrupted = True
     assert repr(h).endswith("last epoch loss 0.1500 (interrupted))")
