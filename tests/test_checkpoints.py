@@ -311,3 +311,21 @@ def test_each_state_that_does_not_fit_is_a_checkpoint_error(tmp_path, broken, er
     with pytest.raises(CheckpointError, match=rf"does not fit this model or optimizer \({error}: "):
         resume_training(path, config=CONFIG, epochs=2, model=model, optimizer=optimizer, scheduler=sched,
                         batches=batches, device=CPU)
+
+
+def test_a_run_on_a_gpu_saves_and_restores_that_gpu_random_state(tmp_path, monkeypatch):
+    # No GPU here: stand-ins for torch.cuda's random-state functions record what train would do on one.
+    gpu_state = torch.arange(8, dtype=torch.uint8)
+    restored = []
+    monkeypatch.setattr(checkpoints.torch.cuda, "get_rng_state", lambda device: gpu_state)
+    monkeypatch.setattr(checkpoints.torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
+    cuda = torch.device("cuda", 0)
+    path = tmp_path / "run.pt"
+    model, optimizer, sched, batches, history = trained_parts()
+    save_training(path, epochs_done=1, config=CONFIG, model=model, optimizer=optimizer, scheduler=sched,
+                  batches=batches, history=history, device=cuda)
+    assert torch.equal(load_checkpoint(path, required=REQUIRED_KEYS)["gpu_rng"], gpu_state)
+    model, optimizer, sched, batches = parts()
+    resume_training(path, config=CONFIG, epochs=2, model=model, optimizer=optimizer, scheduler=sched,
+                    batches=batches, device=cuda)
+    assert len(restored) == 1 and torch.equal(restored[0][0], gpu_state) and restored[0][1] == cuda
