@@ -251,3 +251,20 @@ def test_other_errors_name_what_was_passed():
         lr_schedule(lambda opt: LinearLR(other), 10)
     assert str(info.value) == ("scheduler must build its LRScheduler on the optimizer it is given (lambda opt: "
                                "SomeLR(opt, ...)), not on another optimizer")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(base_lr=0), r"^base_lr must be a finite number greater than 0.*got 0$"),
+    (dict(base_batch_size=0), r"^base_batch_size must be .*got 0$"),
+    (dict(batch_size=0), r"^batch_size must be .*got 0$"),
+])
+def test_scaled_lr_messages_start_with_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        scaled_lr(**(dict(base_lr=0.1, base_batch_size=16, batch_size=64) | kwargs))
+
+
+def test_lr_schedule_messages_start_with_the_argument():
+    with pytest.raises(ValueError, match=r"^iterations must be .*got 0$"):
+        lr_schedule(lambda opt: LinearLR(opt), 0)
+    with pytest.raises(ValueError, match=r"^lr must be a finite number greater than 0.*got -1"):
+        lr_schedule(lambda opt: LinearLR(opt), 3, lr=-1)
