@@ -233,9 +233,11 @@ def test_random_numbers_in_forward_and_random_layers_in_training_mode_are_refuse
     model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(), nn.BatchNorm1d(3), nn.Linear(3, 2))
     with pytest.raises(ValueError) as info:
         per_sample_grads(model, x, y)
-    assert str(info.value).startswith("model is in training mode and has BatchNorm1d, Dropout layers: in training "
-                                      "mode each sample would get its own random dropout mask")
-    assert str(info.value).endswith("Call model.eval() first (and model.train() afterwards to go on training)")
+    assert str(info.value) == (
+        "model is in training mode and has BatchNorm1d, Dropout layers: in training mode each sample would get its "
+        "own random dropout mask, and batch norm would normalize each sample by itself, so the per-sample gradients "
+        "would not belong to one fixed network. Call model.eval() first (and model.train() afterwards to go on "
+        "training)")
     with pytest.raises(ValueError, match="has Dropout layers"):
         per_sample_grads(nn.Sequential(nn.Linear(2, 2), nn.Dropout()), x, y)
     model.eval()
@@ -305,8 +307,10 @@ def test_the_plot_lines_are_the_two_formulas_over_the_batch_sizes_below_n():
     import matplotlib.pyplot as plt
     import numpy as np
     from course_utils.plots import COLORS
-    _, given_ax = plt.subplots()
-    ax = made_up([1, 4, 16], [7.5, 1.6, 0.00012345], n=16).plot(given_ax)
+    from course_utils.plots import COURSE_STYLE
+    with matplotlib.rc_context(COURSE_STYLE):             # its lines are 2.5 wide: the dotted one stays at 1.5
+        _, given_ax = plt.subplots()
+        ax = made_up([1, 4, 16], [7.5, 1.6, 0.00012345], n=16).plot(given_ax)
     assert ax is given_ax
     replacement, without, points = ax.get_lines()
     curve = np.geomspace(1, 4, 200)
@@ -315,6 +319,7 @@ def test_the_plot_lines_are_the_two_formulas_over_the_batch_sizes_below_n():
     np.testing.assert_allclose(replacement.get_xdata(), curve, rtol=1e-15)
     np.testing.assert_allclose(replacement.get_ydata(), 8.0 / curve, rtol=1e-15)
     assert without.get_label() == "tr Σ / B · (N − B)/(N − 1)" and without.get_color() == COLORS["blue"]
+    np.testing.assert_allclose(without.get_xdata(), curve, rtol=1e-15)
     np.testing.assert_allclose(without.get_ydata(), 8.0 / curve * (16 - curve) / 15, rtol=1e-15)
     assert points.get_label() == "measured (mean of 50 batches)" and points.get_color() == COLORS["vermillion"]
     assert list(points.get_xdata()) == [1, 4] and list(points.get_ydata()) == [7.5, 1.6]
@@ -341,3 +346,23 @@ def test_the_plot_of_one_batch_size_below_n_and_of_none():
     ax = made_up([16], [0.0], n=16).plot()
     assert len(ax.get_lines()) == 0 and len(ax.texts) == 1
     plt.close("all")
+
+
+def test_a_loss_of_ones_own_is_used_everywhere():
+    x, y = torch.ones(4, 1), torch.tensor([0.0, 0.0, 1.0, 1.0])
+    tilted = lambda out, target: ((out.squeeze(-1) - target) ** 2).mean() + out.mean()   # gᵢ = 1 − 2yᵢ
+    assert per_sample_grads(line_at_zero(), x, y, tilted).tolist() == [[1.0], [1.0], [-1.0], [-1.0]]
+    assert noise_scale(line_at_zero(), (x, y), loss=tilted) == math.inf                   # G = 0
+    result = gradient_noise(line_at_zero(), (x, y), [1, 4], draws=10, loss=tilted)
+    assert result.trace == 1.0 and result.grad_norm_sq == 0.0 and result.measured == [1.0, 0.0]
+    with pytest.raises(TypeError, match="^loss must be None or a function .*got 'mse'$"):
+        per_sample_grads(line_at_zero(), x, y, "mse")
+
+
+def test_each_function_names_its_data_argument():
+    for call in (lambda: noise_scale(line_at_zero(), [1, 2, 3]),
+                 lambda: gradient_noise(line_at_zero(), [1, 2, 3], [1])):
+        with pytest.raises(TypeError, match=r"^data must be an \(x, y\) pair of tensors"):
+            call()
+    with pytest.raises(ValueError, match=r"^draws must be .*got 0$"):
+        gradient_noise(line_at_zero(), (torch.ones(4, 1), torch.zeros(4)), [1], draws=0)
