@@ -135,3 +135,17 @@ def test_bad_iterations_per_epoch_arguments():
         iterations_per_epoch(-1, 2)
     with pytest.raises(TypeError, match="drop_last"):
         iterations_per_epoch(10, 2, drop_last=1)
+
+
+def test_defaults_batches_of_32_shuffled_from_the_global_seed_keeping_the_last_small_batch():
+    batches = Batches(torch.arange(100))
+    assert batches.batch_size == 32 and batches.shuffle is True and batches.drop_last is False
+    assert [len(b) for b in batches] == [32, 32, 32, 4]
+    assert repr(batches) == "Batches(100 samples, batch_size=32, shuffle=True, drop_last=False: 4 batches per epoch)"
+
+
+def test_y_that_is_not_a_tensor_is_named():
+    with pytest.raises(TypeError, match="^y must be a torch.Tensor"):
+        Batches(torch.zeros(3, 1), [0, 1, 2], batch_size=2)
+    with pytest.raises(ValueError, match=r"^x and y must be on the same device, got x on cpu and y on meta$"):
+        Batches(torch.zeros(3, 1), torch.zeros(3, device="meta"), batch_size=2)
