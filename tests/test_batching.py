@@ -149,3 +149,15 @@ def test_y_that_is_not_a_tensor_is_named():
         Batches(torch.zeros(3, 1), [0, 1, 2], batch_size=2)
     with pytest.raises(ValueError, match=r"^x and y must be on the same device, got x on cpu and y on meta$"):
         Batches(torch.zeros(3, 1), torch.zeros(3, device="meta"), batch_size=2)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"shuffle": "yes"}, TypeError, r"^shuffle must be True or False, got 'yes'"),
+    ({"drop_last": 1}, TypeError, r"^drop_last must be True or False, got 1"),
+    ({"seed": -1}, ValueError, r"^seed must be 0 or more, got -1"),
+    ({"batch_size": 0}, ValueError, r"^batch_size must be a positive"),
+    ({"x": [1.0, 2.0]}, TypeError, r"^x must be a torch.Tensor"),
+])
+def test_each_refusal_starts_with_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Batches(**({"x": torch.zeros(10, 2), "y": None, "batch_size": 4} | kwargs))
