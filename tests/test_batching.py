@@ -129,11 +129,11 @@ def test_not_a_tensor():
 
 
 def test_bad_iterations_per_epoch_arguments():
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match="^batch_size must be a positive.*got 0$"):
         iterations_per_epoch(10, 0)
-    with pytest.raises(ValueError, match="n_samples"):
+    with pytest.raises(ValueError, match="^n_samples must be 0 or more, got -1"):
         iterations_per_epoch(-1, 2)
-    with pytest.raises(TypeError, match="drop_last"):
+    with pytest.raises(TypeError, match="^drop_last must be True or False, got 1"):
         iterations_per_epoch(10, 2, drop_last=1)
 
 
@@ -161,3 +161,11 @@ def test_y_that_is_not_a_tensor_is_named():
 def test_each_refusal_starts_with_the_argument(kwargs, error, message):
     with pytest.raises(error, match=message):
         Batches(**({"x": torch.zeros(10, 2), "y": None, "batch_size": 4} | kwargs))
+
+
+def test_seed_none_draws_one_of_very_many_seeds_from_the_global_stream():
+    seeds = []
+    for global_seed in range(40):
+        torch.manual_seed(global_seed)
+        seeds.append(Batches(torch.arange(5)).seed)
+    assert len(set(seeds)) == 40 and all(0 <= s < 2**62 for s in seeds) and max(seeds) > 2**50
