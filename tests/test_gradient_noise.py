@@ -366,5 +366,8 @@ def test_each_function_names_its_data_argument():
             call()
     with pytest.raises(ValueError, match=r"^draws must be .*got 0$"):
         gradient_noise(line_at_zero(), (torch.ones(4, 1), torch.zeros(4)), [1], draws=0)
+
+
+def test_chunk_size_is_named_at_the_start_of_its_message():
     with pytest.raises(ValueError, match=r"^chunk_size must be .*got 0$"):
         per_sample_grads(line_at_zero(), torch.ones(4, 1), torch.zeros(4), chunk_size=0)
