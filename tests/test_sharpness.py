@@ -165,3 +165,24 @@ def test_data_of_another_type_than_the_model_is_named():
     with pytest.raises(TypeError, match=r"^data x holds torch.float32 numbers but the model's parameters are "
                                         r"torch.float64"):
         sharpness(tiny_mlp(), (torch.randn(5, 3), torch.randint(0, 2, (5,))))
+
+
+def test_one_step_of_power_iteration_from_the_seeded_start_in_the_models_dtype():
+    model, (x, y) = close_eigenvalues()
+    hessian = 2 / len(x) * x.T @ x                       # loss = mean((w·x − y)²)
+    start = torch.randn(2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    v = hessian @ (start / start.norm())
+    v = v / v.norm()
+    expected = float(v @ hessian @ v)
+    assert sharpness(model, (x, y), iterations=1, seed=3) == pytest.approx(expected, rel=1e-13, abs=0)
+    assert abs(expected - float(torch.linalg.eigvalsh(hessian)[-1])) > 1e-3   # one step is not converged yet
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(iterations=0), ValueError, r"^iterations must be .*got 0$"),
+    (dict(seed=-1), ValueError, r"^seed must be 0 or more, got -1"),
+    (dict(batch_size=0), ValueError, r"^batch_size must be .*got 0$"),
+])
+def test_messages_start_with_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        sharpness(tiny_mlp(), tiny_data(), **kwargs)
