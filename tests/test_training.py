@@ -616,3 +616,76 @@ def test_train_reports_how_it_stopped(capsys):
     h = quiet(mlp(outputs=1), (bad, bad.sum(1) * 100), epochs=50, batch_size=8, lr=10.0)
     assert capsys.readouterr().out == (f"Stopped at iteration {h.iterations} (epoch {h.epoch[-1]}): the loss became "
                                        f"{h.loss[-1]}. The learning rate lr=10 is too large here: try lr=1.\n")
+
+
+# ---- second round: what the mutation run of the helpers left ------------------------------------------------------
+
+def forward_sizes(model):
+    """Record the batch size of every forward pass of ``model``."""
+    sizes = []
+    model.register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
+    return sizes
+
+
+def test_train_step_runs_one_forward_pass_unless_asked_to_accumulate():
+    x, y = toy_classification(10)
+    model = mlp()
+    sizes = forward_sizes(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    training.train_step(model, x, y, nn.functional.cross_entropy, opt)
+    training.train_step(model, x, y, nn.functional.cross_entropy, opt, grad_accum_steps=2)
+    training.train_step(model, x, y, nn.functional.cross_entropy, opt, None, 3)
+    assert sizes == [10, 5, 5, 4, 3, 3]
+
+
+def test_train_epoch_and_train_pass_grad_accum_steps_down():
+    x, y = toy_classification(12)
+    model = mlp()
+    sizes = forward_sizes(model)
+    history = History(epoch_iterations=[2])
+    training.train_epoch(model, cu.Batches(x, y, 6, shuffle=False), nn.functional.cross_entropy,
+                         torch.optim.SGD(model.parameters(), lr=0.1), history=history, epoch=1)
+    assert sizes == [6, 6] and history.batch_size == [6, 6] and history.epoch == [1, 1]
+    sizes.clear()
+    quiet(model, (x, y), epochs=1, batch_size=6, grad_accum_steps=3)
+    assert sizes == [2, 2, 2, 2, 2, 2]
+
+
+def test_train_step_sets_the_old_gradients_to_none():
+    model = mlp()
+    unused = nn.Parameter(torch.ones(3))
+    unused.grad = torch.ones(3)
+    opt = torch.optim.SGD([*model.parameters(), unused], lr=0.1, momentum=0.9, weight_decay=0.1)
+    training.train_step(model, *toy_classification(10), nn.functional.cross_entropy, opt)
+    assert unused.grad is None and torch.equal(unused, torch.ones(3))   # skipped: no decay, no momentum
+
+
+def test_model_device_is_the_first_parameters_device():
+    assert training._model_device(nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert training._model_device(nn.Linear(2, 2)) == torch.device("cpu")
+
+
+def test_batch_too_large_describes_the_device_it_was_given(monkeypatch):
+    described = []
+    monkeypatch.setattr(training, "accelerator_memory", lambda device: None)
+    monkeypatch.setattr(training, "free_device_memory", lambda device: None)
+    monkeypatch.setattr(training, "describe_device", lambda device: described.append(device) or "a device")
+    device = torch.device("cpu")
+    assert "(a device)" in str(training.batch_too_large("batch_size", 8, device)) and described == [device]
+
+
+def test_check_batch_size_names_a_fixed_batch_size():
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive.*got 0$"):
+        training._check_batch_size(0, 2, 10, False, 1)
+    with pytest.raises(TypeError, match=r"^batch_size must be a whole number.*got 2.5"):
+        training._check_batch_size(2.5, 2, 10, False, 1)
+
+
+def test_reduce_lr_on_plateau_message_whole():
+    opt = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
+    with pytest.raises(TypeError) as info:
+        training._make_scheduler(lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o), opt)
+    assert str(info.value) == ("scheduler returned ReduceLROnPlateau, which needs a metric at every step; train "
+                               "steps its scheduler every iteration without one. Use a schedule of the iteration "
+                               "count (LinearLR, CosineAnnealingLR, OneCycleLR, ...), or write the loop by hand and "
+                               "call scheduler.step(val_loss) once per epoch")
