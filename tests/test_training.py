@@ -689,3 +689,112 @@ def test_reduce_lr_on_plateau_message_whole():
                                "steps its scheduler every iteration without one. Use a schedule of the iteration "
                                "count (LinearLR, CosineAnnealingLR, OneCycleLR, ...), or write the loop by hand and "
                                "call scheduler.step(val_loss) once per epoch")
+
+
+# ---- train() itself: what the mutation run of train left ----------------------------------------------------------
+from course_utils.checkpoints import load_checkpoint  # noqa: E402
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"epochs": -1}, ValueError, r"^epochs must be 0 or more, got -1"),
+    ({"batch_size": 0}, ValueError, r"^batch_size must be a positive"),
+    ({"lr": 0}, ValueError, r"^lr must be a finite number greater than 0"),
+    ({"weight_decay": -1}, ValueError, r"^weight_decay must be a finite number ≥ 0, got -1$"),
+    ({"grad_accum_steps": 0}, ValueError, r"^grad_accum_steps must be a positive"),
+    ({"loss": "mse"}, TypeError, r"^loss must be None or a function"),
+    ({"seed": -1}, ValueError, r"^seed must be 0 or more, got -1"),
+    ({"progress": "yes"}, TypeError, r"^progress must be True or False, got 'yes'$"),
+    ({"eval_train": 1}, TypeError, r"^eval_train must be True or False, got 1$"),
+    ({"shuffle": None}, TypeError, r"^shuffle must be True or False, got None$"),
+    ({"drop_last": "no"}, TypeError, r"^drop_last must be True or False, got 'no'$"),
+    ({"device": "tpu"}, ValueError, r"^device must be None, 'cuda', 'mps', 'cpu' or a torch.device, got 'tpu'$"),
+    ({"val_data": (torch.zeros(3, 8, dtype=torch.long), torch.zeros(3, dtype=torch.long))}, TypeError,
+     r"^val_data x holds integers \(torch.int64\)"),
+    ({"scheduler": "cosine"}, TypeError,
+     r"^scheduler must be a function optimizer -> LRScheduler, e\.g\. lambda opt: "
+     r"torch\.optim\.lr_scheduler\.LinearLR\(opt, 0\.1, total_iters=100\); got 'cosine'$"),
+])
+def test_train_messages_start_with_the_argument(kwargs, error, message):
+    options = {"epochs": 1, "batch_size": 4, "lr": 0.1, "progress": False} | kwargs
+    with pytest.raises(error, match=message):
+        train(mlp(), (X, Y), **options)
+
+
+def test_a_frozen_model_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^model has no trainable parameters"):
+        train(mlp().requires_grad_(False), (X, Y), epochs=1, batch_size=4, lr=0.1, progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_the_device_asked_for_is_the_one_used():
+    with pytest.raises(ValueError, match=r"^device asks for 'cuda', but this machine has no CUDA device"):
+        train(mlp(), (X, Y), epochs=1, batch_size=4, lr=0.1, progress=False, device="cuda")
+
+
+@pytest.mark.parametrize("options", [
+    {"momentum": 0.9, "weight_decay": 0.01, "shuffle": True},
+    {"momentum": 0.0, "weight_decay": 0.1, "shuffle": False},
+])
+def test_train_is_the_loop_written_by_hand_bitwise(options):
+    x, y = toy_classification(50)
+    trained = mlp()
+    quiet(trained, (x, y), epochs=2, batch_size=16, lr=0.1, seed=3, **options)
+    by_hand = mlp()
+    opt = torch.optim.SGD(by_hand.parameters(), lr=0.1, momentum=options["momentum"],
+                          weight_decay=options["weight_decay"])
+    batches = cu.Batches(x, y, 16, shuffle=options["shuffle"], seed=3)
+    for epoch in range(2):
+        for xb, yb in batches:
+            opt.zero_grad()
+            nn.functional.cross_entropy(by_hand(xb), yb).backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), by_hand.parameters()))
+
+
+def test_the_checkpoint_remembers_every_setting(tmp_path):
+    path = tmp_path / "run.pt"
+    quiet(mlp(), toy_classification(20), epochs=1, batch_size=8, lr=0.05, momentum=0.5, weight_decay=0.01,
+          grad_accum_steps=2, seed=4, shuffle=False, drop_last=True, checkpoint=path)
+    config = load_checkpoint(path)["config"]
+    assert {k: v for k, v in config.items() if k != "optimizer_used"} == {
+        "n_samples": 20, "batch_size": 8, "lr": 0.05, "optimizer": "sgd", "momentum": 0.5, "weight_decay": 0.01,
+        "grad_accum_steps": 2, "seed": 4, "shuffle": False, "drop_last": True, "scheduler_used": None}
+    assert config["optimizer_used"].startswith("SGD({'lr': 0.05, 'momentum': 0.5")
+    quiet(mlp(), toy_classification(20), epochs=1, batch_size=lambda epoch: 8, optimizer=lambda p: torch.optim.SGD(
+        p, lr=0.1), checkpoint=tmp_path / "functions.pt")
+    config = load_checkpoint(tmp_path / "functions.pt")["config"]
+    assert config["batch_size"] == "function" and config["optimizer"] == "function"
+
+
+def test_time_counts_from_the_start_of_training_and_goes_on_after_a_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr(training.time, "perf_counter", lambda: 1000.0)    # a clock that does not move
+    path = tmp_path / "run.pt"
+    h = quiet(mlp(), toy_classification(20), epochs=1, batch_size=8, checkpoint=path)
+    assert h.time == [0.0, 0.0, 0.0]
+    state = load_checkpoint(path)
+    state["history"]["time"] = [0.5, 1.0, 2.5]                            # as if the first epoch took 2.5 s
+    torch.save(state, path)
+    h = quiet(mlp(), toy_classification(20), epochs=2, batch_size=8, checkpoint=path)
+    assert h.time == [0.5, 1.0, 2.5, 2.5, 2.5, 2.5]
+
+
+def test_drop_last_decides_the_iterations_of_each_epoch():
+    h = quiet(mlp(), toy_classification(10), epochs=2, batch_size=4, drop_last=True)
+    assert h.epoch_iterations == [2, 2] and h.iterations == 4 and h.batch_size == [4, 4, 4, 4]
+
+
+def test_a_growing_batch_too_large_for_drop_last_is_refused_before_training():
+    model = mlp()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"^batch_size\(2\)=16 is larger than the 10 samples"):
+        quiet(model, toy_classification(10), epochs=2, batch_size=lambda epoch: 8 * epoch, drop_last=True)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_zero_epochs_of_a_single_sample_with_drop_last():
+    h = quiet(mlp(), toy_classification(1), epochs=0, batch_size=1, drop_last=True)
+    assert h.iterations == 0 and h.epoch_iterations == []
+
+
+def test_the_progress_bar_is_on_by_default(capsys):
+    train(mlp(), toy_classification(20), epochs=1, batch_size=8, lr=0.1)
+    assert "epoch 1/1" in capsys.readouterr().err
