@@ -798,3 +798,13 @@ def test_zero_epochs_of_a_single_sample_with_drop_last():
 def test_the_progress_bar_is_on_by_default(capsys):
     train(mlp(), toy_classification(20), epochs=1, batch_size=8, lr=0.1)
     assert "epoch 1/1" in capsys.readouterr().err
+
+
+def test_resuming_with_another_batch_size_function_says_the_sizes_it_was_trained_with(tmp_path):
+    x, y = toy_classification(100)
+    path = tmp_path / "run.pt"
+    quiet(mlp(), (x, y), epochs=2, batch_size=lambda epoch: 20 * epoch, checkpoint=path)
+    with pytest.raises(CheckpointError) as info:
+        quiet(mlp(), (x, y), epochs=3, batch_size=lambda epoch: 10 * epoch, checkpoint=path)
+    assert str(info.value) == (f"checkpoint={str(path)!r} was trained with batch sizes [20, 40] in its epochs; use "
+                               "the same batch_size function to resume")
