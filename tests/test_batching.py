@@ -129,9 +129,43 @@ def test_not_a_tensor():
 
 
 def test_bad_iterations_per_epoch_arguments():
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match="^batch_size must be a positive.*got 0$"):
         iterations_per_epoch(10, 0)
-    with pytest.raises(ValueError, match="n_samples"):
+    with pytest.raises(ValueError, match="^n_samples must be 0 or more, got -1"):
         iterations_per_epoch(-1, 2)
-    with pytest.raises(TypeError, match="drop_last"):
+    with pytest.raises(TypeError, match="^drop_last must be True or False, got 1"):
         iterations_per_epoch(10, 2, drop_last=1)
+
+
+def test_defaults_batches_of_32_shuffled_from_the_global_seed_keeping_the_last_small_batch():
+    batches = Batches(torch.arange(100))
+    assert batches.batch_size == 32 and batches.shuffle is True and batches.drop_last is False
+    assert [len(b) for b in batches] == [32, 32, 32, 4]
+    assert repr(batches) == "Batches(100 samples, batch_size=32, shuffle=True, drop_last=False: 4 batches per epoch)"
+
+
+def test_y_that_is_not_a_tensor_is_named():
+    with pytest.raises(TypeError, match="^y must be a torch.Tensor"):
+        Batches(torch.zeros(3, 1), [0, 1, 2], batch_size=2)
+    with pytest.raises(ValueError, match=r"^x and y must be on the same device, got x on cpu and y on meta$"):
+        Batches(torch.zeros(3, 1), torch.zeros(3, device="meta"), batch_size=2)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"shuffle": "yes"}, TypeError, r"^shuffle must be True or False, got 'yes'"),
+    ({"drop_last": 1}, TypeError, r"^drop_last must be True or False, got 1"),
+    ({"seed": -1}, ValueError, r"^seed must be 0 or more, got -1"),
+    ({"batch_size": 0}, ValueError, r"^batch_size must be a positive"),
+    ({"x": [1.0, 2.0]}, TypeError, r"^x must be a torch.Tensor"),
+])
+def test_each_refusal_starts_with_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Batches(**({"x": torch.zeros(10, 2), "y": None, "batch_size": 4} | kwargs))
+
+
+def test_seed_none_draws_one_of_very_many_seeds_from_the_global_stream():
+    seeds = []
+    for global_seed in range(40):
+        torch.manual_seed(global_seed)
+        seeds.append(Batches(torch.arange(5)).seed)
+    assert len(set(seeds)) == 40 and all(0 <= s < 2**62 for s in seeds) and max(seeds) > 2**50

@@ -129,3 +129,60 @@ def test_bad_model_and_data():
     frozen = nn.Linear(3, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="model has no trainable parameters"):
         sharpness(frozen, (torch.randn(4, 3), torch.randint(0, 2, (4,))))
+
+
+def close_eigenvalues(n: int = 20):
+    """Linear regression whose two Hessian eigenvalues (1.66 and 2.24 for n = 20) are close: power iteration is
+    still moving after 20 steps, so the number of steps and the start show in the last digits."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 2, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.97], dtype=torch.float64)
+    return nn.Linear(2, 1, bias=False).double(), (x, torch.randn(n, generator=g, dtype=torch.float64))
+
+
+def test_defaults_are_20_iterations_from_seed_0():
+    model, data = close_eigenvalues()
+    default = sharpness(model, data)
+    assert default == sharpness(model, data, iterations=20, seed=0, batch_size=1024)
+    assert default != sharpness(model, data, iterations=21)
+    assert default != sharpness(model, data, seed=1)
+    eigenvalues = torch.linalg.eigvalsh(2 / 20 * data[0].T @ data[0])
+    assert default == pytest.approx(float(eigenvalues[-1]), rel=1e-6)
+
+
+def test_the_default_batch_is_1024_samples():
+    model, data = close_eigenvalues(n=1030)  # the batches' sums round differently for other batch sizes
+    default = sharpness(model, data, iterations=1)
+    assert default == sharpness(model, data, iterations=1, batch_size=1024)
+    assert default != sharpness(model, data, iterations=1, batch_size=1025)
+
+
+def test_a_loss_with_no_curvature_has_sharpness_zero():
+    x, y = torch.randn(10, 3), torch.randn(10)
+    assert sharpness(nn.Linear(3, 1), (x, y), loss=lambda out, target: out.mean()) == 0.0
+
+
+def test_data_of_another_type_than_the_model_is_named():
+    with pytest.raises(TypeError, match=r"^data x holds torch.float32 numbers but the model's parameters are "
+                                        r"torch.float64"):
+        sharpness(tiny_mlp(), (torch.randn(5, 3), torch.randint(0, 2, (5,))))
+
+
+def test_one_step_of_power_iteration_from_the_seeded_start_in_the_models_dtype():
+    model, (x, y) = close_eigenvalues()
+    hessian = 2 / len(x) * x.T @ x                       # loss = mean((w·x − y)²)
+    start = torch.randn(2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    v = hessian @ (start / start.norm())
+    v = v / v.norm()
+    expected = float(v @ hessian @ v)
+    assert sharpness(model, (x, y), iterations=1, seed=3) == pytest.approx(expected, rel=1e-13, abs=0)
+    assert abs(expected - float(torch.linalg.eigvalsh(hessian)[-1])) > 1e-3   # one step is not converged yet
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(iterations=0), ValueError, r"^iterations must be .*got 0$"),
+    (dict(seed=-1), ValueError, r"^seed must be 0 or more, got -1"),
+    (dict(batch_size=0), ValueError, r"^batch_size must be .*got 0$"),
+])
+def test_messages_start_with_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        sharpness(tiny_mlp(), tiny_data(), **kwargs)
