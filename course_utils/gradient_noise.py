@@ -195,7 +195,8 @@ class GradientNoise:
         ax.set_xlabel("batch size B (log scale)")
         ax.set_ylabel("E |g_B − G|²  (log scale)")
         ax.set_title(f"Mini-batch gradient noise, N = {n}")
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:   # nothing to label when only B = N was measured
+            ax.legend()
         return ax
 
 

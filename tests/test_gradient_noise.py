@@ -343,8 +343,12 @@ def test_the_plot_of_one_batch_size_below_n_and_of_none():
     assert list(replacement.get_xdata()) == [4.0] and list(replacement.get_ydata()) == [2.0]
     assert list(without.get_ydata()) == [2.0 * 12 / 15] and list(points.get_xdata()) == [4]
     assert len(ax.texts) == 0 and ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    ax = made_up([16], [0.0], n=16).plot()
-    assert len(ax.get_lines()) == 0 and len(ax.texts) == 1
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no "No artists with labels" warning for the learner
+        ax = made_up([16], [0.0], n=16).plot()
+    assert len(ax.get_lines()) == 0 and len(ax.texts) == 1 and ax.get_legend() is None
+    assert made_up([4], [1.6], n=16).plot().get_legend() is not None
     plt.close("all")
 
 
