@@ -133,6 +133,10 @@ def make_driver(binary: str, driver_path: str, profile: Path):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # Headless Chromium 150 gives the page no focus (document.hasFocus() is false), and JupyterLab picks its
+    # current notebook (shell.currentWidget, what "run all cells" acts on) by focus: without this the notebook
+    # opens but never becomes current, and every notebook test times out.
+    driver.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
     driver.set_window_size(1400, 1000)
     driver.set_script_timeout(120)
     driver.set_page_load_timeout(120)
