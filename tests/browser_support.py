@@ -144,11 +144,11 @@ def make_driver(binary: str, driver_path: str, profile: Path):
 
 
 def copy_notebook(source: Path, folder: Path) -> Path:
-    """Copy a notebook with its outputs and saved widget state cleared, and notebooks/quizzes/ beside it."""
+    """Copy a notebook with its outputs and saved widget state cleared, and notebooks/quizzes/ and results/ beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    quizzes = source.parent / "quizzes"
-    if quizzes.is_dir():
-        shutil.copytree(quizzes, folder / "quizzes", dirs_exist_ok=True)
+    for beside in ("quizzes", "results"):   # the quiz files, and the stored sweeps (cu.load_or_run)
+        if (source.parent / beside).is_dir():
+            shutil.copytree(source.parent / beside, folder / beside, dirs_exist_ok=True)
     nb = nbformat.read(source, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
