@@ -19,23 +19,13 @@ from course_utils.data import Dataset
 from course_utils.plots import COLORS
 from course_utils.seeding import new_model
 from course_utils.steps import StepsToTarget, _mean_loss, fit_steps, steps_to_target
+from test_speed import CountingLine
 
 matplotlib.use("Agg")
 steps_module = importlib.import_module("course_utils.steps")
 
 
-class Line(nn.Linear):
-    """y = w·x with w starting at 0; counts its forward passes (training and evaluation alike)."""
-
-    calls = 0
-
-    def __init__(self) -> None:
-        super().__init__(1, 1, bias=False)
-        nn.init.zeros_(self.weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        Line.calls += 1
-        return super().forward(x)
+Line = CountingLine   # y = w·x from w = 0, counting its forward passes: the model test_speed.py uses
 
 
 ONES = (torch.ones(8, 1), torch.full((8,), 2.0))   # loss (w − 2)², 4.0 at the start
