@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
-from .checks import check_list, check_positive_float, check_positive_int
+from .checks import check_list, check_non_negative_int, check_positive_float, check_positive_int
 from .plots import COLORS
 from .verdicts import _mean_and_spread
 
@@ -188,8 +188,8 @@ def tune_lr(measure: Measure, lrs: Sequence[float], seeds: int | Sequence[int] =
     if finer <= 1:
         raise ValueError(f"finer must be a factor above 1 (how close the best's neighbours must be), e.g. 1.41, "
                          f"got {finer!r}")
-    max_extend = _check_count("max_extend", max_extend)
-    max_rounds = _check_count("max_rounds", max_rounds)
+    max_extend = check_non_negative_int("max_extend", max_extend)
+    max_rounds = check_non_negative_int("max_rounds", max_rounds)
 
     runs: dict[float, list[float | None]] = {}
 
@@ -233,8 +233,3 @@ def _round(lr: float) -> float:
     """A new grid point to 3 significant digits, so that printed and stored learning rates agree."""
     return float(f"{lr:.3g}")
 
-
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a whole number ≥ 0, e.g. 3, got {value!r}")
-    return int(value)

@@ -133,8 +133,8 @@ def test_the_best_of_a_log_bowl_is_found_within_finer(best, start, ratio):
     (dict(seeds=[0, 1.5]), ValueError, r"seeds must be whole numbers"),
     (dict(finer=1.0), ValueError, r"finer must be a factor above 1.*got 1.0"),
     (dict(finer=0.0), ValueError, r"finer"),
-    (dict(max_extend=-1), ValueError, r"max_extend must be a whole number ≥ 0, e.g. 3, got -1"),
-    (dict(max_rounds=1.5), ValueError, r"max_rounds must be a whole number ≥ 0"),
+    (dict(max_extend=-1), ValueError, r"max_extend must be 0 or more, got -1"),
+    (dict(max_rounds=1.5), TypeError, r"max_rounds must be a whole number \(0, 1, 2, ...\), got 1.5"),
     (dict(measure=lambda lr, seed: "low"), TypeError,
      r"measure\(lr, seed\) must return a number \(or None for a failed run\), got 'low' at lr=0.1, seed=0"),
 ])
