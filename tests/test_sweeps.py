@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-SWEEPS = {"09_generalization.ipynb": "results/09_generalization.json"}
+SWEEPS = {"07_speed_and_memory.ipynb": "results/07_speed_and_memory.json",
+          "09_generalization.ipynb": "results/09_generalization.json"}
 
 
 @contextlib.contextmanager
@@ -38,13 +39,23 @@ def sweep_code(name):
     return ["".join(c["source"]) for c in code[:last + 1]]
 
 
-@pytest.fixture(scope="module")
-def generalization():
+def run_sweep_code(name):
+    """The namespace after the notebook's sweep-code cells ran (the stored sweep loaded, not recomputed)."""
     namespace = {}
     with working_directory(NOTEBOOKS), contextlib.redirect_stdout(None):
-        for source in sweep_code("09_generalization.ipynb"):
-            exec(compile(source, "09_generalization.ipynb", "exec"), namespace)
+        for source in sweep_code(name):
+            exec(compile(source, name, "exec"), namespace)
     return namespace
+
+
+@pytest.fixture(scope="module")
+def generalization():
+    return run_sweep_code("09_generalization.ipynb")
+
+
+@pytest.fixture(scope="module")
+def speed():
+    return run_sweep_code("07_speed_and_memory.ipynb")
 
 
 def close_updates(a, b):
@@ -100,3 +111,49 @@ def test_generalization_tuning_point_comes_out_again(generalization):
     k = rng.randrange(len(ns["TUNING_SEEDS"]))
     again = ns["updates_to_target"](int(b), float(lr), ns["TUNING_SEEDS"][k])
     assert close_updates(tuning[b]["runs"][lr][k], again), (b, lr, k)
+
+
+def close_steps(stored, again, every):
+    """Steps to a target read every ``every`` steps: another CPU may move a run by a reading or two."""
+    return stored == again or (stored is not None and again is not None
+                               and abs(stored - again) <= max(2 * every, 0.05 * stored))
+
+
+def test_speed_sweep_is_complete(speed):
+    ns = speed
+    sweep = ns["sweep"]
+    assert set(sweep["tuning"]) == set(sweep["steps"]) == {str(b) for b in ns["SIZES"]}
+    assert len(ns["SEEDS"]) >= 10 and not set(ns["SEEDS"]) & set(ns["TUNING_SEEDS"])
+    for b in ns["SIZES"]:
+        tuning = sweep["tuning"][str(b)]
+        assert tuning["edge"] is None, f"B = {b}: the best lr sits at an edge of its grid"
+        assert all(len(v) == len(ns["TUNING_SEEDS"]) for v in tuning["runs"].values()), f"B = {b}"
+        worked = {float(lr): sum(v) / len(v) for lr, v in tuning["runs"].items() if None not in v}
+        assert tuning["best_lr"] == min(worked, key=lambda lr: (worked[lr], lr)), f"B = {b}"
+        lrs = sorted(map(float, tuning["runs"]))
+        k = lrs.index(tuning["best_lr"])
+        assert max(lrs[k] / lrs[k - 1], lrs[k + 1] / lrs[k]) <= 2 ** 0.5 + 1e-9, f"B = {b}: grid too coarse"
+        assert len(sweep["steps"][str(b)]) == len(ns["SEEDS"]), f"B = {b}"
+
+
+@pytest.mark.parametrize("k", range(2))
+def test_speed_sweep_points_come_out_again(speed, k):
+    ns = speed
+    sweep = ns["sweep"]
+    rng = random.Random(k)
+    b = rng.choice(ns["SIZES"][1:])                 # B = 4 takes ~2500 steps a run: left to the tuning test
+    j = rng.randrange(len(ns["SEEDS"]))
+    lr = sweep["tuning"][str(b)]["best_lr"]
+    stored, again = sweep["steps"][str(b)][j], ns["steps_needed"](b, lr, ns["SEEDS"][j])
+    assert close_steps(stored, again, ns["EVERY"]), (b, lr, ns["SEEDS"][j], stored, again)
+
+
+def test_speed_tuning_point_comes_out_again(speed):
+    ns = speed
+    tuning = ns["sweep"]["tuning"]
+    rng = random.Random(3)
+    b = rng.choice(sorted(tuning, key=int))
+    lr = rng.choice(sorted(tuning[b]["runs"], key=float))
+    k = rng.randrange(len(ns["TUNING_SEEDS"]))
+    again = ns["steps_needed"](int(b), float(lr), ns["TUNING_SEEDS"][k])
+    assert close_steps(tuning[b]["runs"][lr][k], again, ns["EVERY"]), (b, lr, k)
