@@ -7,6 +7,7 @@ Each module holds one idea; every name below can be imported from ``course_utils
 Importing the package sets PyTorch to one CPU thread, the course-wide policy (``use_cpu_threads``
 says why; ``COURSE_THREADS=n`` chooses another number).
 """
+from .adam_scaling import AdamSettings, adam_scaled, half_life, half_life_samples, scale_beta
 from .batching import Batches, iterations_per_epoch
 from .checkpoints import CheckpointError
 from .data import Dataset, DataFileError, Split, load_dataset
@@ -15,6 +16,7 @@ from .gradient_noise import GradientNoise, gradient_noise, noise_scale, per_samp
 from .history import History
 from .measuring import median_seconds, synchronize
 from .memory import activation_bytes, saved_bytes
+from .noisy_quadratic import NQMBest, nqm_best_steps, nqm_curvatures, nqm_loss, nqm_lr_grid, nqm_steps_to_target
 from .plots import COLORS, mark_epochs, use_course_style
 from .quiz import load_quiz, show_quiz
 from .schedules import lr_schedule, scaled_lr
@@ -36,4 +38,6 @@ __all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Compar
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
            "iterations_per_epoch", "load_dataset", "load_or_run", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
            "median_seconds", "pick_device", "safe", "scaled_lr", "seed_everything", "sharpness", "show_quiz",
-           "synchronize", "train", "train_epoch", "train_step", "use_course_style", "use_cpu_threads"]
+           "synchronize", "train", "train_epoch", "train_step", "use_course_style", "use_cpu_threads",
+           "AdamSettings", "adam_scaled", "half_life", "half_life_samples", "scale_beta",
+           "NQMBest", "nqm_best_steps", "nqm_curvatures", "nqm_loss", "nqm_lr_grid", "nqm_steps_to_target"]

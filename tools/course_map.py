@@ -17,6 +17,8 @@ ARC = [
     ("09", "generalization", "Generalization", "Large vs small batch: what really differs at equal training loss?"),
     ("10", "beyond_one_device", "Beyond one device", "Gradient accumulation, growing the batch, data-parallel global batch"),
     ("11", "myths_and_self_check", "Myths and self-check", "Each claim from the web tested by experiment; final quiz"),
+    # Part III, in practice
+    ("12", "adam_and_batch_size", "Adam and the batch size", "Linear or √ rule for Adam; β₂'s memory in samples; who gains from larger batches longer; warm-up at a tuned lr"),
 ]
 
 
