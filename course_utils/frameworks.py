@@ -92,8 +92,8 @@ def frameworks_table(results: dict) -> str:
     >>> table = frameworks_table(load_frameworks())
     >>> max(len(line) for line in table.splitlines()) <= 95
     True
-    >>> [line.split()[0] for line in table.splitlines() if line.startswith(("PyTorch", "Keras"))]
-    ['PyTorch', 'Keras']
+    >>> [line.split("  ")[0] for line in table.splitlines() if line.startswith(("PyTorch ", "Keras fit"))]
+    ['PyTorch', 'Keras fit']
     """
     check_fields(results)
     s, v = results["setup"], results["versions"]
