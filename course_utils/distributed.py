@@ -25,10 +25,18 @@ the 1437 "digits" training images: 1408 = 11 · 128 is a multiple of W·b for ev
 (2 × 16, 1 × 32, 4 × 32, 2 × 64, ...). Each rank does ⌈⌈N/W⌉ / b⌉ iterations per epoch
 (``iterations_per_epoch_per_device``). On a CPU a job takes about 5 s, nearly all of it starting
 the processes (each imports torch); an epoch of 1408 samples takes well under a second.
+
+``--accum-steps k`` accumulates k micro-batches per update. All but the last ``backward()`` of a window run
+inside ``model.no_sync()``, which skips DDP's all-reduce, so each update all-reduces once instead of k times
+(the report counts them, with a communication hook); W=2, b=8, k=2 trains like W=1, b=32. ``--n-samples
+1437`` takes all the images: the sampler then pads (2 ranks × 719 = 1438 slots) and the last batches are
+ragged, so W processes no longer equal one. The report also says whether ``SyncBatchNorm`` runs here
+(``try_sync_batchnorm``: not on the CPU with gloo).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -40,6 +48,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, TensorDataset
@@ -97,6 +106,21 @@ def rank_epochs(dataset: Dataset, *, world_size: int, rank: int, batch_size: int
         yield loader
 
 
+def try_sync_batchnorm(device: torch.device) -> str:
+    """'works', or the error that ``SyncBatchNorm`` raises on this device (call it inside a process group).
+
+    >>> try_sync_batchnorm(torch.device("cpu"))      # no process group: plain BatchNorm, nothing to sync
+    'works'
+    """
+    if not isinstance(device, torch.device):
+        raise TypeError(f"device must be a torch.device such as torch.device('cpu'), got {device!r}")
+    try:
+        nn.SyncBatchNorm(4).to(device)(torch.randn(8, 4, device=device))
+        return "works"
+    except ValueError as error:   # e.g. on the CPU: "SyncBatchNorm expected input tensor to be on GPU ..."
+        return f"ValueError: {error}"
+
+
 def _positive_int(text: str) -> int:
     """argparse type: a whole number ≥ 1, with a message that says so."""
     if not text.isdigit() or int(text) < 1:
@@ -115,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save", type=Path, required=True, help="file for the final state_dict")
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--n-samples", type=_positive_int, default=N_SAMPLES, help="first N training images")
+    parser.add_argument("--accum-steps", type=_positive_int, default=1,
+                        help="k micro-batches per update (no_sync() for all but the last of each window)")
     parser.add_argument("--seed", type=int, default=0, help="model init and shuffle seed (same on all ranks)")
     args = parser.parse_args(argv)
     if "LOCAL_RANK" not in os.environ:
@@ -136,21 +162,37 @@ def main(argv: list[str] | None = None) -> None:
     dist.init_process_group(backend="nccl" if use_gpu else "gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()
 
+    sync_batchnorm = try_sync_batchnorm(device)  # what this backend supports, for the report
+
     torch.manual_seed(args.seed)  # the same initial model on every rank (DDP also copies rank 0's)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).to(device)
     model = DistributedDataParallel(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
 
-    # Each rank sees its own 1/W of every epoch, in batches of b.
+    # Count the all-reduces: DDP calls this hook once per gradient bucket (here the whole small model).
+    all_reduces = [0]
+
+    def counting_allreduce(state, bucket):
+        all_reduces[0] += 1
+        return default_hooks.allreduce_hook(None, bucket)
+    model.register_comm_hook(None, counting_allreduce)
+
+    # Each rank sees its own 1/W of every epoch, in batches of b; k = args.accum_steps per update.
+    k = args.accum_steps
     for loader in rank_epochs(TensorDataset(x, y), world_size=world_size, rank=rank, batch_size=args.batch_size,
                               epochs=args.epochs, seed=args.seed):
         loss_sum, n_seen = torch.zeros((), device=device), 0  # this rank's share of the epoch
-        for xb, yb in loader:
+        for i, (xb, yb) in enumerate(loader):
             xb, yb = xb.to(device), yb.to(device)
-            loss = nn.functional.cross_entropy(model(xb), yb)   # forward + loss on this rank's batch
-            optimizer.zero_grad()
-            loss.backward()    # DDP all-reduces the gradients here: every rank gets the mean of all W
-            optimizer.step()   # the same update on every rank, so the copies stay identical
+            window = min(k, len(loader) - i // k * k)  # micro-batches in this window (fewer in a last one)
+            last_of_window = (i + 1) % k == 0 or i + 1 == len(loader)
+            # no_sync(): backward only adds into .grad, no all-reduce; the window's last backward does it
+            with contextlib.nullcontext() if last_of_window else model.no_sync():
+                loss = nn.functional.cross_entropy(model(xb), yb)  # forward + loss on this rank's batch
+                (loss / window).backward()   # DDP all-reduces here (when synced): the mean of all W
+            if last_of_window:
+                optimizer.step()       # the same update on every rank, so the copies stay identical
+                optimizer.zero_grad()
             loss_sum += loss.detach() * len(xb)
             n_seen += len(xb)
 
@@ -158,11 +200,14 @@ def main(argv: list[str] | None = None) -> None:
     totals = torch.stack([loss_sum, torch.tensor(float(n_seen), device=device)])
     dist.all_reduce(totals)
     if rank == 0:
-        torch.save({k: v.cpu() for k, v in model.module.state_dict().items()}, args.save)
+        torch.save({name: value.cpu() for name, value in model.module.state_dict().items()}, args.save)
         print(json.dumps({
             "world_size": world_size, "per_device_batch_size": args.batch_size,
-            "global_batch_size": world_size * args.batch_size, "iterations_per_epoch": len(loader),
-            "epochs": args.epochs, "n_samples": len(x), "final_loss": (totals[0] / totals[1]).item()}),
+            "global_batch_size": world_size * args.batch_size * k, "accum_steps": k,
+            "iterations_per_epoch": len(loader), "epochs": args.epochs, "n_samples": len(x),
+            "samples_per_epoch": int(totals[1].item()), "last_batch_per_device": len(xb),
+            "all_reduces_per_epoch": all_reduces[0] // args.epochs,
+            "final_loss": (totals[0] / totals[1]).item(), "sync_batchnorm": sync_batchnorm}),
             flush=True)
     # Leave together, and drop the DDP model (it holds the process group) before destroying the group, so
     # that gloo's threads are stopped while Python is still running: left to the interpreter's exit, one of
@@ -174,11 +219,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_data_parallel(world_size: int, batch_size: int, epochs: int, save: str | os.PathLike, *,
-                      timeout: float = 120) -> dict:
+                      accum_steps: int = 1, n_samples: int = N_SAMPLES, timeout: float = 120) -> dict:
     """Launch ``world_size`` processes with ``torch.distributed.run`` and return rank 0's report.
 
     Each process trains on batches of ``batch_size`` (global batch: ``world_size · batch_size``) for
-    ``epochs`` epochs; the final parameters are saved to ``save`` (load them with ``torch.load``).
+    ``epochs`` epochs, one update per ``accum_steps`` batches (global batch ``world_size · batch_size ·
+    accum_steps``), on the first ``n_samples`` digits images (1437 is all of them: a ragged last batch, and
+    padding when W does not divide it); the final parameters are saved to ``save`` (load them with
+    ``torch.load``).
     Raises RuntimeError with the end of the processes' stderr if they fail, TimeoutError after ``timeout`` s.
 
     >>> report = run_data_parallel(2, 16, epochs=3, save="ddp.pt")      # doctest: +SKIP
@@ -188,6 +236,8 @@ def run_data_parallel(world_size: int, batch_size: int, epochs: int, save: str |
     world_size = check_positive_int("world_size", world_size)
     batch_size = check_positive_int("batch_size", batch_size)
     epochs = check_positive_int("epochs", epochs)
+    accum_steps = check_positive_int("accum_steps", accum_steps)
+    n_samples = check_positive_int("n_samples", n_samples)
     timeout = check_positive_float("timeout", timeout, example="120")
     if not isinstance(save, (str, os.PathLike)):
         raise TypeError(f"save must be a file path such as 'ddp.pt', got {save!r}")
@@ -198,7 +248,8 @@ def run_data_parallel(world_size: int, batch_size: int, epochs: int, save: str |
 
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world_size}",
                "-m", "course_utils.distributed",
-               "--batch-size", str(batch_size), "--epochs", str(epochs), "--save", str(save)]
+               "--batch-size", str(batch_size), "--epochs", str(epochs), "--save", str(save),
+               "--accum-steps", str(accum_steps), "--n-samples", str(n_samples)]
     env = dict(os.environ, OMP_NUM_THREADS="1",  # W processes share the cores: one thread each
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
                # `-m course_utils.distributed` warns if `import course_utils` already imported this module

@@ -20,15 +20,17 @@ def jobs(tmp_path_factory):
     """Run each (world_size, per-device batch) job once; give back its report, parameters and seconds."""
     folder, done = tmp_path_factory.mktemp("ddp"), {}
 
-    def job(world_size, batch_size):
-        if (world_size, batch_size) not in done:
-            save = folder / f"w{world_size}_b{batch_size}.pt"
+    def job(world_size, batch_size, accum_steps=1, n_samples=N_SAMPLES):
+        key = world_size, batch_size, accum_steps, n_samples
+        if key not in done:
+            save = folder / f"w{world_size}_b{batch_size}_k{accum_steps}_n{n_samples}.pt"
             start = time.perf_counter()
-            report = run_data_parallel(world_size, batch_size, EPOCHS, save)
+            report = run_data_parallel(world_size, batch_size, EPOCHS, save, accum_steps=accum_steps,
+                                       n_samples=n_samples)
             seconds = time.perf_counter() - start
-            print(f"\nW={world_size}, b={batch_size}: {seconds:.1f} s")
-            done[world_size, batch_size] = report, torch.load(save), seconds
-        return done[world_size, batch_size]
+            print(f"\nW={world_size}, b={batch_size}, k={accum_steps}, N={n_samples}: {seconds:.1f} s")
+            done[key] = report, torch.load(save), seconds
+        return done[key]
     return job
 
 
@@ -45,12 +47,48 @@ def test_two_processes_of_16_equal_one_process_of_32(jobs):
     assert abs(report2["final_loss"] - report1["final_loss"]) <= 1e-5
     for report, world_size, batch_size in ((report2, 2, 16), (report1, 1, 32)):
         assert report == {**report, "world_size": world_size, "per_device_batch_size": batch_size,
-                          "global_batch_size": 32, "iterations_per_epoch": N_SAMPLES // 32,
-                          "epochs": EPOCHS, "n_samples": N_SAMPLES}
-        assert set(report) == {"world_size", "per_device_batch_size", "global_batch_size",
-                               "iterations_per_epoch", "epochs", "n_samples", "final_loss"}
+                          "global_batch_size": 32, "accum_steps": 1, "iterations_per_epoch": N_SAMPLES // 32,
+                          "epochs": EPOCHS, "n_samples": N_SAMPLES, "samples_per_epoch": N_SAMPLES,
+                          "last_batch_per_device": batch_size, "all_reduces_per_epoch": N_SAMPLES // 32}
+        assert set(report) == {"world_size", "per_device_batch_size", "global_batch_size", "accum_steps",
+                               "iterations_per_epoch", "epochs", "n_samples", "samples_per_epoch",
+                               "last_batch_per_device", "all_reduces_per_epoch", "final_loss",
+                               "sync_batchnorm"}
+        assert report["sync_batchnorm"].startswith("ValueError: SyncBatchNorm expected input tensor to be on GPU")
         assert 0 < report["final_loss"] < 2.3  # below ln(10): it learned something
     assert all(p.device.type == "cpu" for p in params2.values())
+
+
+@slow
+def test_accumulation_with_no_sync_equals_the_global_batch_with_fewer_all_reduces(jobs):
+    """2 × 8 × k = 2 with no_sync(): the training of 1 × 32, one all-reduce per update, not per backward."""
+    report, params, _ = jobs(2, 8, accum_steps=2)
+    _, params1, _ = jobs(1, 32)
+    assert max_abs_difference(params, params1) <= 1e-5
+    assert report["global_batch_size"] == 32 and report["accum_steps"] == 2
+    assert report["iterations_per_epoch"] == N_SAMPLES // 16 == 2 * report["all_reduces_per_epoch"]
+
+
+@slow
+def test_accumulation_with_a_partial_window_equals_one_process(jobs):
+    """k = 3 on 44 micro-batches: 14 full windows and one of 2 per epoch, the same on 2 ranks as on 1."""
+    report, params, _ = jobs(2, 16, accum_steps=3)
+    report1, params1, _ = jobs(1, 32, accum_steps=3)
+    assert report["all_reduces_per_epoch"] == report1["all_reduces_per_epoch"] == 15
+    assert report["global_batch_size"] == report1["global_batch_size"] == 96
+    assert max_abs_difference(params, params1) <= 1e-5
+    assert 0 < report["final_loss"] < 2.3
+
+
+@slow
+def test_a_ragged_data_set_is_padded_by_the_sampler(jobs):
+    """N = 1437 on 2 ranks: 719 each (one sample repeated), last batches of 15, and no longer 1 × 32."""
+    report, params, _ = jobs(2, 16, n_samples=1437)
+    assert (report["iterations_per_epoch"], report["samples_per_epoch"], report["last_batch_per_device"]) == (
+        45, 1438, 15)
+    report1, params1, _ = jobs(1, 32, n_samples=1437)
+    assert (report1["samples_per_epoch"], report1["last_batch_per_device"]) == (1437, 29)
+    assert max_abs_difference(params, params1) > 1e-4
 
 
 @slow
@@ -115,6 +153,8 @@ def test_each_epoch_has_a_new_order_as_with_set_epoch(seed):
     ({"batch_size": 0}, ValueError, "batch_size"),
     ({"batch_size": True}, TypeError, "batch_size"),
     ({"epochs": 0}, ValueError, "epochs"),
+    ({"accum_steps": 0}, ValueError, "accum_steps"),
+    ({"n_samples": 2.5}, TypeError, "n_samples"),
     ({"timeout": -1}, ValueError, "timeout"),
     ({"save": None}, TypeError, "save"),
     ({"save": "no/such/folder/ddp.pt"}, ValueError, "folder does not exist"),
@@ -141,6 +181,7 @@ def test_iterations_per_device_rejects_bad_arguments(kwargs, error, words):
     (["--batch-size", "0", "--epochs", "1", "--save", "x.pt"], "--batch-size: must be a whole number ≥ 1, got '0'"),
     (["--batch-size", "16", "--epochs", "1"], "--save"),
     (["--batch-size", "16", "--epochs", "1", "--save", "x.pt", "--n-samples", "5000"], "at most 1437"),
+    (["--batch-size", "16", "--epochs", "1", "--save", "x.pt", "--accum-steps", "0"], "--accum-steps: must be"),
 ])
 def test_command_line_errors_name_the_argument(monkeypatch, capfd, argv, words):
     monkeypatch.setenv("LOCAL_RANK", "0")
@@ -170,6 +211,13 @@ def test_a_job_past_its_timeout_is_stopped(tmp_path):
         run_data_parallel(1, 16, 1, tmp_path / "ddp.pt", timeout=0.5)
     assert time.perf_counter() - start < 5
     assert not (tmp_path / "ddp.pt").exists()
+
+
+def test_sync_batchnorm_without_a_process_group_is_plain_batchnorm():
+    from course_utils.distributed import try_sync_batchnorm
+    assert try_sync_batchnorm(torch.device("cpu")) == "works"
+    with pytest.raises(TypeError, match="device must be a torch.device"):
+        try_sync_batchnorm("cpu")
 
 
 def test_a_crash_at_exit_after_the_report_keeps_the_report(tmp_path):
