@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SWEEPS = {"07_speed_and_memory.ipynb": "results/07_speed_and_memory.json",
-          "09_generalization.ipynb": "results/09_generalization.json"}
+          "09_generalization.ipynb": "results/09_generalization.json",
+          "11_myths_and_self_check.ipynb": "results/11_myths_and_self_check.json"}
 
 
 @contextlib.contextmanager
@@ -157,3 +158,64 @@ def test_speed_tuning_point_comes_out_again(speed):
     k = rng.randrange(len(ns["TUNING_SEEDS"]))
     again = ns["steps_needed"](int(b), float(lr), ns["TUNING_SEEDS"][k])
     assert close_steps(tuning[b]["runs"][lr][k], again, ns["EVERY"]), (b, lr, k)
+
+
+@pytest.fixture(scope="module")
+def myths():
+    return run_sweep_code("11_myths_and_self_check.ipynb")
+
+
+def myths_tunings(ns):
+    """Every stored tuning of notebook 11's sweep, by a readable name."""
+    sweep = ns["sweep"]
+    tunings = {f"grow: {name}": stored for name, stored in sweep["grow"].items()}
+    tunings.update({f"stability: B = {b}": stored["tuned"] for b, stored in sweep["stability"].items()})
+    tunings.update({f"warm-up: {name}": stored for name, stored in sweep["warmup"].items()})
+    return tunings
+
+
+def test_myths_sweep_is_complete(myths):
+    ns = myths
+    sweep = ns["sweep"]
+    assert set(sweep["grow"]) == set(ns["GROW"])
+    assert set(sweep["stability"]) == {str(b) for b in ns["STABILITY_SIZES"]}
+    assert set(sweep["warmup"]) == set(ns["WARMUPS"])
+    assert len(ns["SEEDS"]) >= 5 and not set(ns["SEEDS"]) & set(ns["TUNING_SEEDS"])
+    for name, tuning in myths_tunings(ns).items():
+        assert tuning["edge"] is None, f"{name}: the best lr sits at an edge of its grid"
+        worked = {float(lr): sum(v) / len(v) for lr, v in tuning["runs"].items() if None not in v}
+        assert tuning["best_lr"] == min(worked, key=lambda lr: (worked[lr], lr)), name
+        lrs = sorted(float(lr) for lr in tuning["runs"])
+        k = lrs.index(tuning["best_lr"])
+        assert max(lrs[k] / lrs[k - 1], lrs[k + 1] / lrs[k]) <= math.sqrt(2) * 1.01, f"{name}: grid not refined"
+        assert len(tuning["fresh"]) == len(ns["SEEDS"]) and None not in tuning["fresh"], name
+    for b, stored in sweep["stability"].items():
+        for key in ("fixed_jitter", "tuned_jitter"):
+            assert len(stored[key]) == len(ns["SEEDS"]) and None not in stored[key], (b, key)
+
+
+@pytest.mark.parametrize("k", range(2))
+def test_myths_sweep_points_come_out_again(myths, k):
+    ns = myths
+    rng = random.Random(k)
+    tunings = myths_tunings(ns)
+    name = rng.choice(sorted(tunings))
+    index = rng.randrange(len(ns["SEEDS"]))
+    kind, setting = name.split(": ")
+    if kind == "grow":
+        measure = ns["final_loss"](ns["GROW"][setting])
+    elif kind == "stability":
+        measure = ns["final_loss"](int(setting.removeprefix("B = ")))
+    else:
+        measure = ns["final_loss"](ns["WARM_B"], ns["WARMUPS"][setting])
+    stored = tunings[name]["fresh"][index]
+    again = measure(tunings[name]["best_lr"], ns["SEEDS"][index])
+    assert again is not None and math.isclose(stored, again, rel_tol=0.05), (name, index, stored, again)
+
+
+def test_myths_sweep_jitter_comes_out_again(myths):
+    ns = myths
+    b = random.Random(2).choice(ns["STABILITY_SIZES"])
+    stored = ns["sweep"]["stability"][str(b)]["fixed_jitter"][0]
+    again = ns["jitter_at"](b, ns["FIXED_LR"], ns["SEEDS"][0])
+    assert math.isclose(stored, again, rel_tol=0.1), (b, stored, again)
