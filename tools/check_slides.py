@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import os
+import re
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,10 +115,27 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
             if (cut / scale > tol) note('inside', cut / scale, c.el);
         });
         if (box.right <= box.left || box.bottom <= box.top) return;  // entirely scrolled out of sight
+        covered(box, el);
         note('bottom', (box.bottom - canvas.bottom) / scale, el);
         note('right', (box.right - canvas.right) / scale, el);
         note('top', (canvas.top - box.top) / scale, el);
         note('left', (canvas.left - box.left) / scale, el);
+    }
+    // The controls (the arrows that can be clicked now) and the slide number, drawn over the canvas.
+    var overlays = [];
+    document.querySelectorAll('.reveal .controls button, .reveal .slide-number').forEach(function (el) {
+        var cs = getComputedStyle(el), r = el.getBoundingClientRect();
+        if (cs.display === 'none' || cs.visibility === 'hidden' || parseFloat(cs.opacity) < 0.2 ||
+            r.width === 0 || r.height === 0) return;
+        overlays.push({el: el, r: r, px: 0, what: ''});
+    });
+    function covered(box, el) {
+        overlays.forEach(function (o) {
+            var w = Math.min(box.right, o.r.right) - Math.max(box.left, o.r.left);
+            var hgt = Math.min(box.bottom, o.r.bottom) - Math.max(box.top, o.r.top);
+            var px = Math.min(w, hgt) / scale;
+            if (w > 0 && hgt > 0 && px > o.px) { o.px = px; o.what = describe(el); }
+        });
     }
     var walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
     var range = document.createRange();
@@ -144,12 +164,55 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
         viewport: {width: window.innerWidth, height: window.innerHeight},
         scrollHeight: slide.scrollHeight, scrollWidth: slide.scrollWidth,
         overflow: out, worst: worst.what, scrolling: scrolling.slice(0, 5),
+        covered: overlays.filter(function (o) { return o.px > tol; }).map(function (o) {
+            return {control: describe(o.el), px: Math.round(o.px * 10) / 10, over: o.what}; }),
         hidden_fragments: hidden.length,
         first_line: lines.length ? lines[0].slice(0, 100) : '',
         notes: !!(notes && notes.textContent.trim())
     });
 }, 30); }); });
 """
+
+
+LINK = re.compile(r"""<(?:a|img|script|link|source|iframe)\b[^>]*?\b(?:href|src)\s*=\s*(["'])(.*?)\1""", re.I | re.S)
+ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*(["'])(.*?)\1""", re.I)
+
+
+def dead_links(deck: Path) -> list[str]:
+    """The relative links and sources of a deck that do not resolve inside its folder: a file that is not
+    there, a path that leaves the folder (`../README.md`), or a `#fragment` the target page lacks.
+    Absolute URLs (`https:`, `mailto:`) and `data:` sources are not followed.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "b.html").write_text('<h2 id="q1">Q</h2>')
+    >>> _ = (folder / "a.html").write_text('<a href="b.html#q1">ok</a> <a href="b.html#q2">no anchor</a> '
+    ...     '<a href="../README.md">outside</a> <a href="#top">here</a> <a href="https://x.org">web</a>')
+    >>> dead_links(folder / "a.html")
+    ['b.html#q2 (no id "q2" in b.html)', '../README.md (outside the deck folder)', '#top (no id "top" in a.html)']
+    """
+    deck = Path(deck)
+    if not deck.is_file():
+        raise FileNotFoundError(f"deck={str(deck)!r} is not a file; pass a built .slides.html")
+    folder = deck.parent.resolve()
+    anchors: dict[Path, set[str]] = {}
+    dead = []
+    for _, link in LINK.findall(deck.read_text(encoding="utf-8")):
+        link = html.unescape(link.strip())
+        if not link or re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I) or link.startswith("//"):
+            continue  # https:, mailto:, data:, javascript: ...
+        path, _, fragment = link.partition("#")
+        path = urllib.parse.unquote(path.partition("?")[0])
+        target = (folder / path).resolve() if path else deck.resolve()
+        if not target.is_relative_to(folder):
+            dead.append(f"{link} (outside the deck folder)")
+        elif not target.is_file():
+            dead.append(f"{link} (no file {target.relative_to(folder)})")
+        elif fragment and target.suffix in (".html", ".htm"):
+            if target not in anchors:
+                anchors[target] = {html.unescape(m[1]) for m in ANCHOR.findall(target.read_text(encoding="utf-8"))}
+            if not {fragment, urllib.parse.unquote(fragment)} & anchors[target]:
+                dead.append(f"{link} (no id \"{fragment}\" in {target.relative_to(folder)})")
+    return dead
 
 
 def find_chromium() -> tuple[str, str] | None:
@@ -201,6 +264,7 @@ def open_deck(driver, deck: Path, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         ready = driver.execute_script(
             "return document.readyState === 'complete' && !!window.Reveal && Reveal.isReady() && "
+            "document.fonts.status === 'loaded' && "
             "Array.prototype.every.call(document.images, function (i) { return i.complete; });")
         if ready:
             return
@@ -214,6 +278,7 @@ def measure(driver, h: int, v: int) -> dict:
     result["overflow_px"] = round(max([0.0, *result["overflow"].values()]), 1)
     result["overflows"] = result["overflow_px"] > TOLERANCE
     result["where"] = ", ".join(f"{side} {px:.0f} px" for side, px in result["overflow"].items() if px > TOLERANCE)
+    result["overlaps"] = bool(result["covered"])
     return result
 
 
@@ -234,7 +299,8 @@ def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | 
         driver.execute_script("Reveal.slide(0, 0)")
     return {"deck": Path(deck).name, "size": f"{width}x{height}", "slides": len(measured),
             "notes": sum(m["notes"] for m in measured),
-            "overflowing": [m for m in measured if m["overflows"]], "measured": measured}
+            "overflowing": [m for m in measured if m["overflows"]],
+            "covered": [m for m in measured if m["overlaps"]], "measured": measured}
 
 
 def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=None) -> list[dict]:
@@ -253,12 +319,16 @@ def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=N
 def print_report(report: dict) -> None:
     slides, bad = report["slides"], report["overflowing"]
     print(f"{report['deck']} at {report['size']}: {slides} slides, {len(bad)} overflow, "
+          f"{len(report['covered'])} under a control or the slide number, "
           f"{report['notes']} with speaker notes")
     for m in bad:
         print(f"  slide {m['h']}/{m['v']}: +{m['overflow_px']:.0f} px ({m['where']}; {m['worst']}) "
               f"\"{m['first_line']}\"")
         for line in m["scrolling"]:
             print(f"      {line}")
+    for m in report["covered"]:
+        drawn = "; ".join(f"{c['control']} over {c['over']} by {c['px']:.0f} px" for c in m["covered"])
+        print(f"  slide {m['h']}/{m['v']}: {drawn} \"{m['first_line']}\"")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -286,18 +356,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No decks found in {', '.join(map(str, args.decks or [DECKS]))}; run tools/build_slides.py first.")
         return 0 if args.report_only else 2
     sizes = args.size or [SIZES["720p"]]
+    dead = 0
+    for deck in decks:
+        for link in dead_links(deck):
+            print(f"{deck.name}: dead link {link}")
+            dead += 1
     driver = make_driver(*sizes[0])
-    total = 0
+    total = covered = 0
     try:
         for width, height in sizes:
             for deck in decks:
                 report = check_deck(driver, deck, width, height, args.screenshots)
                 print_report(report)
                 total += len(report["overflowing"])
+                covered += len(report["covered"])
     finally:
         driver.quit()
     print(f"{total} slide(s) overflow" if total else "Every slide fits.")
-    return 0 if args.report_only or not total else 1
+    print(f"{covered} slide(s) have a control or the slide number drawn over their content" if covered
+          else "No control or slide number is drawn over content.")
+    print(f"{dead} dead link(s)" if dead else "No dead links.")
+    return 0 if args.report_only or not (total or covered or dead) else 1
 
 
 if __name__ == "__main__":
