@@ -202,6 +202,9 @@ def test_fitted_decks_fit_the_screen_and_carry_notes(decks, chromium_driver, nam
     assert not cut, f"{name} at {size[0]}x{size[1]}: these slides (h, v, first line, px) do not fit: {cut}"
     covered = [(m["h"], m["v"], m["first_line"][:60], m["covered"]) for m in report["covered"]]
     assert not covered, f"{name} at {size[0]}x{size[1]}: a control or the slide number is drawn over: {covered}"
+    if report["projector"] and size == (1280, 720):  # the notebook asked for projector sizes
+        small = [(m["h"], m["v"], check_slides.too_small(m)) for m in report["small"]]
+        assert not small, f"{name}: text under the projector sizes (h, v, what): {small}"
     main_slides = len({m["h"] for m in report["measured"]})
     assert report["notes"] >= main_slides - 1, (f"{name}: {report['notes']} slides with speaker notes for "
                                                f"{main_slides} main slides")
@@ -376,3 +379,30 @@ def test_a_control_over_content_is_found(tmp_path, chromium_driver):
     flagged = [check_slides.measure(chromium_driver, 0, 0)]
     assert flagged[0]["covered"], flagged
     assert flagged[0]["covered"][0]["control"].startswith("button.navigate-right")
+
+
+# --- Projector sizes: a short slide version of a cell, and sizes a deck can opt into -----------------------
+
+def test_slide_text_replaces_a_cell_on_the_deck_only(tmp_path):
+    cell = markdown_cell("A LONG PARAGRAPH that the notebook keeps for a reader alone.", "slide")
+    cell.metadata.slide_text = "The point, short."
+    html = build_deck(tmp_path, "short", [cell])
+    assert "The point, short." in html and "A LONG PARAGRAPH" not in html
+
+
+@pytest.mark.browser
+def test_projector_sizes_are_measured(tmp_path, chromium_driver):
+    cells = [markdown_cell("# Sizes\n\nBody text.", "slide"), code_cell("x = 1", "1")]
+    (tmp_path / "plain").mkdir()
+    plain = build_deck(tmp_path / "plain", "plain", cells)
+    assert build_slides.PROJECTOR_MARK not in plain
+    nb = nbformat.v4.new_notebook(metadata={"slides": {"projector": True}})
+    nb.cells = cells
+    nbformat.write(nb, tmp_path / "big.ipynb")
+    [big] = build_slides.build(tmp_path / "big", [tmp_path / "big.ipynb"])
+    small = check_slides.check_deck(chromium_driver, tmp_path / "plain" / "slides" / "plain.slides.html", 1280, 720)
+    large = check_slides.check_deck(chromium_driver, big, 1280, 720)
+    assert not small["projector"] and large["projector"]
+    assert small["smallest"]["body"] < check_slides.MIN_BODY_PX and small["small"], small["smallest"]
+    assert large["smallest"]["body"] >= check_slides.MIN_BODY_PX, large["smallest"]
+    assert large["smallest"]["code"] >= check_slides.MIN_CODE_PX and not large["small"], large["smallest"]

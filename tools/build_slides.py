@@ -3,6 +3,7 @@
 
     python tools/build_slides.py                      # every notebook -> build/slides/
     python tools/build_slides.py OUT_DIR [NB.ipynb ...]
+    python tools/build_slides.py --projector [OUT_DIR ...]   # every deck with the projector sizes (a trial)
 
 Each deck is `jupyter nbconvert --to slides` of the notebook *as stored* (nothing is executed: the
 stored outputs, figures included, are embedded in the HTML). Nothing is loaded from the internet:
@@ -32,7 +33,10 @@ link to `answers.html` (written next to the decks by tools/make_answers.py's htm
 relative link to the file on GitHub. The arrows and the slide number sit in a strip on the right that
 the slides leave free (STRIP_PX), so they never cover a slide's content. If a
 `slide-skip` cell starts a slide or sub-slide, the next cell that is shown starts it instead, so the
-slide boundaries stay where the notebook puts them. The tags are applied to a copy of the notebook while
+slide boundaries stay where the notebook puts them. A markdown cell's `metadata.slide_text`
+(markdown) is its short slide version: the deck shows it instead of the cell's text. A notebook whose
+metadata has `"slides": {"projector": true}` gets projector sizes (body text 28 px, code 22 px on the
+1280x720 canvas), which tools/check_slides.py then enforces. The tags are applied to a copy of the notebook while
 the deck is built; the notebook files are never changed. Text uses a font stack with CJK fallbacks
 so the Chinese terms render on Linux, macOS and Windows alike, with or without a CJK font installed:
 first the font shipped in `fonts/` next to the decks (a subset of Noto Sans CJK SC, OFL, made by
@@ -117,6 +121,27 @@ html body .reveal .slide-number {{ right: -{STRIP_PX - 8}px; top: 8px; bottom: a
 html body .reveal .progress {{ width: calc(100% + {STRIP_PX}px); }}
 </style>"""
 
+# Projector sizes (STYLE.md): body text 28 px and code 22 px on the 1280x720 canvas. A deck gets them when
+# its notebook's metadata says `"slides": {"projector": true}`; the deck then carries PROJECTOR_MARK and
+# tools/check_slides.py holds it to those sizes. (Most slides were written for the smaller default sizes:
+# turn it on for a notebook once its slides carry the point, not the paragraph -- see SLIDE_TEXT.)
+PROJECTOR_MARK = '<meta name="course-projector-sizes" content="28 22">'
+PROJECTOR_CSS = f"""{PROJECTOR_MARK}
+<style type="text/css" id="course-projector">
+html body .reveal .jp-RenderedHTMLCommon, html body .reveal .jp-RenderedHTMLCommon p,
+html body .reveal .jp-RenderedHTMLCommon li, html body .reveal .jp-RenderedHTMLCommon td,
+html body .reveal .jp-RenderedHTMLCommon th {{ font-size: 28px; line-height: 1.35; }}
+html body .reveal .jp-RenderedHTMLCommon h1 {{ font-size: 48px; }}
+html body .reveal .jp-RenderedHTMLCommon h2 {{ font-size: 40px; }}
+html body .reveal .jp-RenderedHTMLCommon h3 {{ font-size: 34px; }}
+html body .reveal pre, html body .reveal code, html body .reveal .jp-RenderedText pre,
+html body .reveal .highlight pre, html body .reveal .jp-CodeMirrorEditor {{ font-size: 22px; line-height: 1.3; }}
+html body .reveal .jp-RenderedHTMLCommon code {{ font-size: 0.85em; }}
+</style>"""
+# A markdown cell's short slide version: `metadata.slide_text` (markdown) replaces the cell's text on the
+# deck; the notebook keeps its full text.
+SLIDE_TEXT = "slide_text"
+
 # The offline deck: nbconvert's reveal template, minus every CDN reference.
 TEMPLATE = r"""{%- extends 'reveal/index.html.j2' -%}
 
@@ -183,6 +208,11 @@ class SlideTagPreprocessor(TagRemovePreprocessor):
     def preprocess(self, nb, resources):
         # Speaker notes kept in a cell's metadata (tools/reading_flow.py) become notes cells beside it again.
         reading_flow.restore_notes(nb)
+        # A markdown cell's short slide version replaces its text on the deck.
+        for cell in nb.cells:
+            short = cell.metadata.get(SLIDE_TEXT)
+            if cell.cell_type == "markdown" and isinstance(short, str) and short.strip():
+                cell.source = short
         # The quiz cell (an interactive widget, tagged slide-skip) is followed by its questions as slides.
         cells = []
         for cell in nb.cells:
@@ -316,8 +346,9 @@ def uses_tex(nb) -> bool:
     return any(cell.cell_type == "markdown" and on_slides(cell) and TEX.search(cell.source) for cell in nb.cells)
 
 
-def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
-    """Write `<name>.slides.html` for each notebook and a copy of reveal.js into `out_dir`.
+def build(out_dir: Path, paths: list[Path] | None = None, projector: bool = False) -> list[Path]:
+    """Write `<name>.slides.html` for each notebook and a copy of reveal.js into `out_dir` (``projector``:
+    every deck with the projector sizes, not only those whose notebook asks for them).
 
     Each notebook is read, never written: the slide tags act on nbconvert's copy of it."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -338,6 +369,8 @@ def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
             print(f"WARNING: {path.name} contains TeX; the offline deck shows it as source (no MathJax).")
         body, _ = slides.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
         body = rewrite_links(body, decks)
+        if projector or (nb.metadata.get("slides") or {}).get("projector"):
+            body = body.replace("</head>", PROJECTOR_CSS + "\n</head>", 1)
         target = out_dir / f"{path.stem}.slides.html"
         target.write_text(body, encoding="utf-8")
         written.append(target)
@@ -346,9 +379,11 @@ def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
 
 
 def main(argv: list[str]) -> None:
+    projector = "--projector" in argv
+    argv = [a for a in argv if a != "--projector"]
     out_dir = Path(argv[0]) if argv else ROOT / "build" / "slides"
     paths = [Path(a) for a in argv[1:]] or None
-    build(out_dir.resolve(), paths)
+    build(out_dir.resolve(), paths, projector)
     print(f"Open {shown(out_dir.resolve() / '00_start_here.slides.html')} in a browser (offline is fine); "
           "'s' opens the speaker view.")
 

@@ -139,12 +139,28 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
     }
     var walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
     var range = document.createRange();
+    // Text sizes in canvas px (CSS px before reveal.js scales the canvas): the smallest body text and the
+    // smallest code (code cells, printouts, inline code); sub- and superscripts do not count.
+    var sizes = {body: null, code: null, body_text: '', code_text: ''};
     for (var node = walker.nextNode(); node; node = walker.nextNode()) {
         if (!node.nodeValue.trim() || skipped(node.parentElement)) continue;
+        var parent = node.parentElement;
+        if (!parent.closest('sub, sup, .jp-InputPrompt, .jp-OutputPrompt')) {
+            var px = parseFloat(getComputedStyle(parent).fontSize);
+            var kind = parent.closest('pre, code, .jp-CodeMirrorEditor, .highlight') ? 'code' : 'body';
+            if (sizes[kind] === null || px < sizes[kind]) {
+                sizes[kind] = px; sizes[kind + '_text'] = node.nodeValue.trim().slice(0, 40);
+            }
+        }
         range.selectNodeContents(node);
         var rects = range.getClientRects();
         for (var k = 0; k < rects.length; k++) ink(rects[k], node.parentElement);
     }
+    // Figures as shown: how much of its stored width a picture gets (1 = drawn at its own size).
+    var figures = [];
+    slide.querySelectorAll('img').forEach(function (el) {
+        if (!skipped(el) && el.naturalWidth) figures.push(Math.round(1000 * el.getBoundingClientRect().width / scale / el.naturalWidth) / 1000);
+    });
     slide.querySelectorAll('img, svg, canvas, video, iframe, input, select, textarea, button').forEach(function (el) {
         if (!skipped(el) && !(el.parentElement && el.parentElement.closest('svg'))) ink(el.getBoundingClientRect(), el);
     });
@@ -167,6 +183,7 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
         covered: overlays.filter(function (o) { return o.px > tol; }).map(function (o) {
             return {control: describe(o.el), px: Math.round(o.px * 10) / 10, over: o.what}; }),
         hidden_fragments: hidden.length,
+        text_px: sizes, figure_scales: figures,
         first_line: lines.length ? lines[0].slice(0, 100) : '',
         notes: !!(notes && notes.textContent.trim())
     });
@@ -282,6 +299,26 @@ def measure(driver, h: int, v: int) -> dict:
     return result
 
 
+# Projector sizes (STYLE.md, issue 20) on the 1280x720 canvas: body text and code at least this large, in
+# canvas px. Checked with --projector-sizes, and in the suite for the decks in tests/test_slides.py's
+# PROJECTOR_DECKS; `too_small` lists a slide's offences.
+MIN_BODY_PX, MIN_CODE_PX = 28.0, 22.0
+
+
+def too_small(result: dict) -> list[str]:
+    """What is below the projector sizes on a measured slide, e.g. ['body 19 px ("Every sample ...")'].
+
+    >>> too_small({"text_px": {"body": 19.0, "code": 22.0, "body_text": "Every sample", "code_text": "x"}})
+    ['body 19 px ("Every sample")']
+    """
+    out = []
+    for kind, least in (("body", MIN_BODY_PX), ("code", MIN_CODE_PX)):
+        px = result["text_px"].get(kind)
+        if px is not None and px < least - 0.01:
+            out.append(f'{kind} {px:g} px ("{result["text_px"][kind + "_text"]}")')
+    return out
+
+
 def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | None = None) -> dict:
     """Every slide of one deck at width x height: {deck, slides, notes, overflowing: [...], measured: [...]}."""
     set_viewport(driver, width, height)
@@ -297,10 +334,15 @@ def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | 
             result["screenshot"] = str(shot)
     with contextlib.suppress(Exception):
         driver.execute_script("Reveal.slide(0, 0)")
-    return {"deck": Path(deck).name, "size": f"{width}x{height}", "slides": len(measured),
+    projector = 'name="course-projector-sizes"' in Path(deck).read_text(encoding="utf-8")
+    return {"deck": Path(deck).name, "size": f"{width}x{height}", "slides": len(measured), "projector": projector,
             "notes": sum(m["notes"] for m in measured),
             "overflowing": [m for m in measured if m["overflows"]],
-            "covered": [m for m in measured if m["overlaps"]], "measured": measured}
+            "covered": [m for m in measured if m["overlaps"]], "measured": measured,
+            "small": [m for m in measured if too_small(m)],
+            "smallest": {kind: min((m["text_px"][kind] for m in measured if m["text_px"][kind] is not None),
+                               default=None) for kind in ("body", "code")},
+            "figure_scale": min((f for m in measured for f in m["figure_scales"]), default=None)}
 
 
 def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=None) -> list[dict]:
@@ -318,8 +360,12 @@ def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=N
 
 def print_report(report: dict) -> None:
     slides, bad = report["slides"], report["overflowing"]
+    least = report["smallest"]
+    scale = report["figure_scale"]
     print(f"{report['deck']} at {report['size']}: {slides} slides, {len(bad)} overflow, "
-          f"{len(report['covered'])} under a control or the slide number, "
+          f"{len(report['covered'])} under a control or the slide number, smallest text "
+          f"{least['body'] or 0:g} px body, {least['code'] or 0:g} px code, smallest figure scale "
+          f"{scale if scale is not None else '-'}, "
           f"{report['notes']} with speaker notes")
     for m in bad:
         print(f"  slide {m['h']}/{m['v']}: +{m['overflow_px']:.0f} px ({m['where']}; {m['worst']}) "
@@ -347,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="window size WIDTHxHEIGHT (or 720p, 1080p); may be repeated; default 1280x720")
     parser.add_argument("--report-only", action="store_true", help="always exit 0")
     parser.add_argument("--screenshots", type=Path, help="save a screenshot of every overflowing slide here")
+    parser.add_argument("--projector-sizes", action="store_true",
+                        help=f"also fail on body text under {MIN_BODY_PX:g} px or code under {MIN_CODE_PX:g} px "
+                             "(canvas px, measured at the first --size)")
     args = parser.parse_args(argv)
 
     decks = []
@@ -362,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{deck.name}: dead link {link}")
             dead += 1
     driver = make_driver(*sizes[0])
-    total = covered = 0
+    total = covered = small = 0
     try:
         for width, height in sizes:
             for deck in decks:
@@ -370,13 +419,19 @@ def main(argv: list[str] | None = None) -> int:
                 print_report(report)
                 total += len(report["overflowing"])
                 covered += len(report["covered"])
+                if (args.projector_sizes or report["projector"]) and (width, height) == sizes[0]:
+                    small += len(report["small"])
+                    for m in report["small"]:
+                        print(f"  slide {m['h']}/{m['v']}: {'; '.join(too_small(m))}")
     finally:
         driver.quit()
     print(f"{total} slide(s) overflow" if total else "Every slide fits.")
     print(f"{covered} slide(s) have a control or the slide number drawn over their content" if covered
           else "No control or slide number is drawn over content.")
     print(f"{dead} dead link(s)" if dead else "No dead links.")
-    return 0 if args.report_only or not (total or covered or dead) else 1
+    if args.projector_sizes:
+        print(f"{small} slide(s) with text under the projector sizes" if small else "Every slide has projector sizes.")
+    return 0 if args.report_only or not (total or covered or dead or small) else 1
 
 
 if __name__ == "__main__":
