@@ -20,10 +20,21 @@ measures in JavaScript, in the canvas's own pixels:
 * what an element hides inside itself (`overflow` not visible and `scrollWidth > clientWidth`, or the
   same vertically): a long code line or printout behind a scroll bar ("inside").
 
+* the controls (the arrows that can be clicked) and the slide number against that same ink: a slide
+  whose text or picture lies under one of them by more than TOLERANCE is "covered";
+* the smallest body text and code on the slide, in canvas px (with --projector-sizes, or for a deck built
+  with projector sizes, a slide under MIN_BODY_PX / MIN_CODE_PX fails), and how much of its stored width
+  each figure gets;
+
+and, without a browser, every relative link and source of the deck (`dead_links`): a link that leaves the
+deck's folder, names a file that is not there or an `#id` the page lacks is dead. Fonts are waited for
+(`document.fonts`) before anything is measured, so the shipped CJK font is in place.
+
 A slide that is off by more than 2 canvas pixels (TOLERANCE) overflows. For each deck it prints the number
 of slides, how many overflow and, for each of those, its index h/v, its first line of text and by how many
 pixels it overflows (and where: bottom, right, ...); and how many slides carry speaker notes (`aside.notes`,
-the `s` key). The exit status is 1 if any slide overflows, unless `--report-only` is given.
+the `s` key). The exit status is 1 if any slide overflows or is covered, or any link is dead, unless
+`--report-only` is given.
 
 In Python: `overflowing_slides(deck_path, width, height) -> list[dict]` (one dict per overflowing slide),
 or `check_deck(...)` for the full report of one deck. Needs Debian's `chromium` and `chromium-driver` and
