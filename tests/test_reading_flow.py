@@ -150,3 +150,9 @@ def test_tidy_refuses_what_is_not_a_notebook():
 def test_quiz_note_outputs_checks_its_input(args, message):
     with pytest.raises(ValueError, match=message):
         quiz_note_outputs(*args)
+
+
+def test_docstring_examples():
+    import doctest
+    failures, tried = doctest.testmod(reading_flow)
+    assert failures == 0 and tried > 0

@@ -406,3 +406,11 @@ def test_projector_sizes_are_measured(tmp_path, chromium_driver):
     assert small["smallest"]["body"] < check_slides.MIN_BODY_PX and small["small"], small["smallest"]
     assert large["smallest"]["body"] >= check_slides.MIN_BODY_PX, large["smallest"]
     assert large["smallest"]["code"] >= check_slides.MIN_CODE_PX and not large["small"], large["smallest"]
+
+
+@pytest.mark.parametrize("module", [build_slides, check_slides, make_cjk_font, make_answers],
+                         ids=lambda m: m.__name__)
+def test_tool_docstring_examples(module):
+    import doctest
+    failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert failures == 0
