@@ -10,7 +10,8 @@ be an empty box. So the decks carry their own font (tools/build_slides.py copies
 them and names it in an `@font-face` with a `unicode-range`, first in the font stacks for those
 characters). A whole CJK font is 16 MB; the decks use a few hundred characters, so the shipped file holds
 only those: every character in CHARS_RANGES that occurs in a notebook or a quiz (the decks are built from
-them), plus PUNCTUATION. It is about 100 KB of WOFF2.
+them), plus PUNCTUATION and the seed pages' characters (EXTRA, tools/fonts/extra-chars.txt). It is about
+300 KB of WOFF2.
 
 The source is Debian's `fonts-noto-cjk` (SIL Open Font License 1.1, see tools/fonts/OFL.txt), face 2 of
 `NotoSansCJK-Regular.ttc` ("Noto Sans CJK SC"). Without installing it system-wide (which would hide a
@@ -45,6 +46,9 @@ SC_FACE = 2  # NotoSansCJK-Regular.ttc: 0 JP, 1 KR, 2 SC, 3 TC, 4 HK
 CHARS_RANGES = ((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF))
 # Always in the font, so that a new sentence with ordinary Chinese punctuation needs no new font.
 PUNCTUATION = "，。、；：？！（）《》「」【】～"
+# Also always in the font: every other CJK character of the seed pages (the five Chinese articles whose
+# confusions the course answers, not shipped), so that quoting a seed on a slide needs no new font.
+EXTRA = FONTS / "extra-chars.txt"
 
 
 def is_cjk(char: str) -> bool:
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{FONT.relative_to(ROOT)} has every CJK character the decks use ({len(used_chars())}).")
         return 0
-    chars = used_chars() | set(PUNCTUATION)
+    chars = used_chars() | set(PUNCTUATION) | {c for c in EXTRA.read_text(encoding="utf-8") if not c.isspace()}
     make_font(args.source, chars)
     print(f"wrote {FONT.relative_to(ROOT)} ({FONT.stat().st_size // 1024} KB, {len(chars)} characters) "
           f"and {GLYPHS.relative_to(ROOT)}")
