@@ -41,11 +41,45 @@ def load_quiz(path: str | Path) -> list[dict]:
     return questions
 
 
+def quiz_note_outputs(path: str | Path, questions: int) -> tuple[dict, dict]:
+    """The two outputs around a quiz for a page where JavaScript does not run (GitHub): first a line that
+    says how many questions there are and where to read them (quizzes/ANSWERS.md, answers folded), last
+    the script that hides that line where the quiz itself shows. As nbformat display_data dicts.
+
+    >>> note, script = quiz_note_outputs("quizzes/02_batches.json", 6)
+    >>> print(note["data"]["text/html"])  # doctest: +ELLIPSIS
+    <p class="course-quiz-note" id="course-quiz-note-02_batches"><strong>Check yourself: 6 questions.</strong> ...
+    >>> 'href="quizzes/ANSWERS.md#02_batches"' in note["data"]["text/html"]
+    True
+    """
+    if not isinstance(questions, int) or questions < 1:
+        raise ValueError(f"questions must be a positive int (the quiz's length), got {questions!r}")
+    path = Path(path)
+    if path.suffix != ".json":
+        raise ValueError(f"path={str(path)!r}: a quiz file ends in .json, e.g. 'quizzes/02_batches.json'")
+    answers = (path.parent / "ANSWERS.md").as_posix()
+    note_id = f"course-quiz-note-{path.stem}"
+    html = (f'<p class="course-quiz-note" id="{note_id}"><strong>Check yourself: {questions} questions.'
+            f"</strong> They appear here when the notebook runs in Jupyter (JavaScript); on a page "
+            f'without it, read them, each answer folded until you open it, in <a href="{answers}#{path.stem}">'
+            f"{answers}</a>.</p>")
+    script = (f'var note = document.getElementById("{note_id}"); '
+              f'if (note) {{ note.style.display = "none"; }}')
+    return ({"output_type": "display_data", "metadata": {},
+             "data": {"text/html": html, "text/plain": "<IPython.core.display.HTML object>"}},
+            {"output_type": "display_data", "metadata": {},
+             "data": {"application/javascript": script, "text/plain": "<IPython.core.display.Javascript object>"}})
+
+
 def show_quiz(path: str | Path) -> None:
-    """Display the quiz stored in ``path`` (relative to the notebook) with instant feedback."""
+    """Display the quiz stored in ``path`` (relative to the notebook) with instant feedback, and a line
+    for readers without JavaScript that points to the questions on quizzes/ANSWERS.md."""
+    from IPython.display import HTML, Javascript, display
     from jupyterquiz import display_quiz
 
     questions = load_quiz(path)
+    note, script = quiz_note_outputs(path, len(questions))
+    display(HTML(note["data"]["text/html"]))
     # jupyterquiz names its HTML element at random; seed that from the file name so a re-run stores
     # the same output (nbval compares it), and leave everyone else's random numbers alone.
     state = random.getstate()
@@ -54,3 +88,4 @@ def show_quiz(path: str | Path) -> None:
         display_quiz(questions, shuffle_answers=False, max_width=760)
     finally:
         random.setstate(state)
+    display(Javascript(script["data"]["application/javascript"]))

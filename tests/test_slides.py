@@ -3,6 +3,7 @@ needs no network (reveal.js is the copy in tools/reveal.js/) and shows the noteb
 The cell tags `slide-hide-input`, `slide-hide-output` and `slide-skip` change how a cell is shown on the
 slides; every deck has fonts with CJK fallbacks; tools/check_slides.py finds the slides that do not fit
 the screen (the test of the checker needs Chromium, like tests/test_browser.py)."""
+import json
 import os
 import re
 import subprocess
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_slides  # noqa: E402  (tools/ is not a package)
 import check_slides  # noqa: E402
+import make_answers  # noqa: E402
+import make_cjk_font  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REMOTE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
@@ -197,6 +200,217 @@ def test_fitted_decks_fit_the_screen_and_carry_notes(decks, chromium_driver, nam
     report = check_slides.check_deck(chromium_driver, decks / f"{name}.slides.html", *size)
     cut = [(m["h"], m["v"], m["first_line"][:60], m["overflow_px"]) for m in report["overflowing"]]
     assert not cut, f"{name} at {size[0]}x{size[1]}: these slides (h, v, first line, px) do not fit: {cut}"
+    covered = [(m["h"], m["v"], m["first_line"][:60], m["covered"]) for m in report["covered"]]
+    assert not covered, f"{name} at {size[0]}x{size[1]}: a control or the slide number is drawn over: {covered}"
+    if report["projector"] and size == (1280, 720):  # the notebook asked for projector sizes
+        small = [(m["h"], m["v"], check_slides.too_small(m)) for m in report["small"]]
+        assert not small, f"{name}: text under the projector sizes (h, v, what): {small}"
     main_slides = len({m["h"] for m in report["measured"]})
     assert report["notes"] >= main_slides - 1, (f"{name}: {report['notes']} slides with speaker notes for "
                                                f"{main_slides} main slides")
+
+
+# --- Chinese offline: the decks ship a subset of Noto Sans CJK SC (tools/make_cjk_font.py) ---------------
+
+def test_shipped_cjk_font_has_every_character_the_decks_use():
+    missing = make_cjk_font.missing_chars()
+    assert not missing, (f"tools/fonts/course-cjk.woff2 lacks {''.join(sorted(missing))}, used in a notebook "
+                         "or quiz: run python tools/make_cjk_font.py (see its --help for the source font)")
+
+
+def test_a_character_the_font_lacks_is_found(tmp_path):
+    """The check above can fail: a notebook with a character outside the subset is named."""
+    absent = next(chr(c) for c in range(0x4E00, 0x9FFF) if chr(c) not in make_cjk_font.shipped_chars())
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [markdown_cell(f"批次 and {absent}")]
+    path = tmp_path / "new.ipynb"
+    nbformat.write(nb, path)
+    assert make_cjk_font.missing_chars([path]) == {absent}
+    assert make_cjk_font.used_chars([path]) == {"批", "次", absent}
+
+
+def test_glyph_list_is_what_the_font_holds():
+    fonttools = pytest.importorskip("fontTools.ttLib", reason="fontTools reads the WOFF2 (pip install fonttools)")
+    pytest.importorskip("brotli", reason="WOFF2 is brotli-compressed (pip install brotli)")
+    font = fonttools.TTFont(make_cjk_font.FONT)
+    cmap = {chr(c) for c in font.getBestCmap()}
+    assert make_cjk_font.shipped_chars() <= cmap, sorted(make_cjk_font.shipped_chars() - cmap)[:20]
+    assert "Open Font License" in font["name"].getDebugName(13)
+
+
+def test_font_and_license_ship_with_the_decks(decks):
+    assert (decks / "fonts" / "course-cjk.woff2").read_bytes() == make_cjk_font.FONT.read_bytes()
+    assert "SIL OPEN FONT LICENSE Version 1.1" in (decks / "fonts" / "OFL.txt").read_text(encoding="utf-8")
+    html = (decks / "09_generalization.slides.html").read_text(encoding="utf-8")
+    face = re.search(r"@font-face \{[^}]*\}", html).group(0)
+    assert 'font-family: "Course CJK"' in face and 'url("fonts/course-cjk.woff2")' in face
+    assert make_cjk_font.unicode_range() in face, "the shipped font must draw only the CJK characters"
+    stacks = dict(re.findall(r"--course-(font|mono):\s*([^;]+);", html))
+    for kind, stack in stacks.items():
+        cjk = stack.index('"Course CJK"')
+        assert cjk < stack.index('"Noto Sans CJK SC"'), f"{kind}: the shipped font must come before the system's"
+
+
+# Renders `text` with the shipped font on a canvas and returns a digest of the pixels.
+GLYPH_JS = """
+var c = document.createElement('canvas'); c.width = 64; c.height = 64;
+var g = c.getContext('2d'); g.font = '48px "Course CJK"'; g.textBaseline = 'top';
+var out = {};
+arguments[0].forEach(function (ch) {
+    g.clearRect(0, 0, 64, 64); g.fillText(ch, 4, 4);
+    var d = g.getImageData(0, 0, 64, 64).data, h = 0, ink = 0;
+    for (var i = 3; i < d.length; i += 4) { h = (h * 31 + d[i]) >>> 0; ink += d[i] > 0 ? 1 : 0; }
+    out[ch] = [h, ink];
+});
+return out;
+"""
+
+
+@pytest.mark.browser
+def test_cjk_font_loads_and_draws_its_glyphs(decks, chromium_driver):
+    """In Chromium the deck's font loads from fonts/ (document.fonts), and every character of the subset is
+    drawn as its own glyph, unlike a character the subset lacks (the fallback: a box, or nothing)."""
+    check_slides.open_deck(chromium_driver, decks / "09_generalization.slides.html")
+    faces = chromium_driver.execute_script(
+        "var f = []; document.fonts.forEach(function (x) { f.push([x.family, x.status]); }); return f;")
+    assert ['"Course CJK"', "loaded"] in faces or ["Course CJK", "loaded"] in faces, faces
+    shipped = sorted(make_cjk_font.shipped_chars())
+    absent = [chr(c) for c in range(0x9FA0, 0x9FB0) if chr(c) not in shipped][:2]
+    drawn = chromium_driver.execute_script(GLYPH_JS, shipped + absent)
+    box = drawn[absent[0]]
+    same_as_box = [ch for ch in shipped if drawn[ch] == box]
+    assert not same_as_box, f"these characters are drawn as the fallback for a missing glyph: {same_as_box}"
+    assert all(drawn[ch][1] > 20 for ch in shipped), "a shipped glyph left (almost) no ink"
+    assert len({tuple(drawn[ch]) for ch in shipped}) > 0.95 * len(shipped), "glyphs should differ"
+    if drawn[absent[0]] != drawn[absent[1]]:
+        warnings.warn("this machine has a CJK font of its own: the fallback is not a box", stacklevel=1)
+
+
+# --- No dead links; the answers page; quizzes on the decks ------------------------------------------------
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_deck_has_no_dead_links(decks, notebook):
+    deck = decks / f"{notebook.stem}.slides.html"
+    assert not check_slides.dead_links(deck), f"{deck.name}: {check_slides.dead_links(deck)}"
+    html = deck.read_text(encoding="utf-8")
+    assert not re.search(r'href="[^":#]*\.(?:ipynb|md)\b', html), "a link to a notebook or markdown file"
+
+
+def test_dead_links_are_found(tmp_path):
+    (tmp_path / "deck.slides.html").write_text('<a href="02_batches.slides.html">next</a> '
+                                               '<img src="reveal.js/x.png"> <a href="answers.html#00">q</a>')
+    (tmp_path / "answers.html").write_text('<h2 id="01">x</h2>')
+    assert check_slides.dead_links(tmp_path / "deck.slides.html") == [
+        "02_batches.slides.html (no file 02_batches.slides.html)", "reveal.js/x.png (no file reveal.js/x.png)",
+        'answers.html#00 (no id "00" in answers.html)']
+
+
+def test_answers_page_is_built_next_to_the_decks(decks):
+    page = (decks / "answers.html").read_text(encoding="utf-8")
+    assert page == make_answers.html_page()
+    for path in sorted(make_answers.QUIZZES.glob("*.json")):
+        assert f'<h2 id="{path.stem}"><a href="{path.stem}.slides.html">' in page
+        questions = json.loads(path.read_text(encoding="utf-8"))
+        section = page.split(f'id="{path.stem}"')[1].split("<h2 ")[0]
+        assert section.count("<details><summary>Answer and explanations</summary>") == len(questions)
+
+
+def test_answers_markdown_hides_each_answer():
+    page = make_answers.PAGE.read_text(encoding="utf-8")
+    questions = sum(len(json.loads(p.read_text(encoding="utf-8"))) for p in make_answers.QUIZZES.glob("*.json"))
+    assert page.count("<details><summary>Answer and explanations</summary>") == questions
+    for block in re.split(r"\*\*Question \d+\*\*", page)[1:]:
+        before = block.split("<details>")[0]
+        assert "correct" not in before and "Answer:" not in before, f"an answer before <details>: {before[:200]}"
+
+
+def test_links_lead_to_decks_the_answers_page_or_github():
+    assert build_slides.deck_link("07_speed_and_memory.ipynb", {"07_speed_and_memory"}) == "07_speed_and_memory.slides.html"
+    assert build_slides.deck_link("https://arxiv.org/abs/1812.06162", set()) == "https://arxiv.org/abs/1812.06162"
+    assert build_slides.deck_link("#Step-1", set()) == "#Step-1"
+    github = build_slides.deck_link("../data/README.md", set())
+    assert github.startswith("https://github.com/") and github.endswith("/blob/main/data/README.md")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_deck_carries_its_quiz(decks, notebook):
+    """One sub-slide per question, the answer on the next fragment."""
+    nb = nbformat.read(notebook, as_version=4)
+    stems = [m.group(1) for c in nb.cells if c.cell_type == "code" for m in [build_slides.QUIZ_CALL.search(c.source)] if m]
+    assert stems, f"{notebook.name} has no quiz cell"
+    questions = make_answers.load(stems[0])
+    html = (decks / f"{notebook.stem}.slides.html").read_text(encoding="utf-8")
+    for k in range(1, len(questions) + 1):
+        assert f"Check yourself: question {k} of {len(questions)}" in html, f"{notebook.stem}: question {k}"
+    answers = re.findall(r'<div class="fragment">(?:(?!<div class="fragment">|</section>).)*?<p><strong>Answer: ',
+                         html, flags=re.S)
+    assert len(answers) == len(questions), f"{notebook.stem}: {len(answers)} answers on fragments"
+
+
+def test_quiz_slides(tmp_path):
+    questions = make_answers.load("00_start_here")
+    html = build_deck(tmp_path, "quiz", [
+        markdown_cell("# Check yourself", "slide"),
+        code_cell('cu.show_quiz("quizzes/00_start_here.json")', "QUIZ_WIDGET", tags=["slide-skip"]),
+        markdown_cell("Answers: [page](quizzes/ANSWERS.md#00_start_here)"),
+    ])
+    slides = slides_of(html)
+    assert "QUIZ_WIDGET" not in html
+    assert len(slides) == 1 + len(questions), slides
+    first = slides[1]
+    assert first.startswith("Check yourself: question 1 of 5 (pick one)"), first
+    assert "A. Both saw every training sample 3 times" in first and "D. To give the B = 512" in first
+    # the answer is the next click: a fragment after the question
+    answer = re.search(r'<div class="fragment">(.*?)</section>', html, flags=re.S)
+    assert answer and "Answer: A. Both saw every training sample" in re.sub(r"<[^>]+>", "", answer.group(1))
+    assert 'href="answers.html#00_start_here"' in html
+
+
+@pytest.mark.browser
+def test_a_control_over_content_is_found(tmp_path, chromium_driver):
+    """The deck check fails on a control drawn over text: here the arrows are moved onto the slide."""
+    build_deck(tmp_path, "covered", [markdown_cell("# Covered\n\n" + "word " * 400, "slide"),
+                                     markdown_cell("# Next", "slide")])
+    deck = tmp_path / "slides" / "covered.slides.html"
+    report = check_slides.check_deck(chromium_driver, deck, 1280, 720)
+    assert not report["covered"], "the built layout keeps the controls off the content"
+    chromium_driver.execute_script("var c = document.querySelector('.reveal .controls'); c.style.right = '50%';"
+                                   "c.style.bottom = '50%'; c.style.fontSize = '10px';")
+    flagged = [check_slides.measure(chromium_driver, 0, 0)]
+    assert flagged[0]["covered"], flagged
+    assert flagged[0]["covered"][0]["control"].startswith("button.navigate-right")
+
+
+# --- Projector sizes: a short slide version of a cell, and sizes a deck can opt into -----------------------
+
+def test_slide_text_replaces_a_cell_on_the_deck_only(tmp_path):
+    cell = markdown_cell("A LONG PARAGRAPH that the notebook keeps for a reader alone.", "slide")
+    cell.metadata.slide_text = "The point, short."
+    html = build_deck(tmp_path, "short", [cell])
+    assert "The point, short." in html and "A LONG PARAGRAPH" not in html
+
+
+@pytest.mark.browser
+def test_projector_sizes_are_measured(tmp_path, chromium_driver):
+    cells = [markdown_cell("# Sizes\n\nBody text.", "slide"), code_cell("x = 1", "1")]
+    (tmp_path / "plain").mkdir()
+    plain = build_deck(tmp_path / "plain", "plain", cells)
+    assert build_slides.PROJECTOR_MARK not in plain
+    nb = nbformat.v4.new_notebook(metadata={"slides": {"projector": True}})
+    nb.cells = cells
+    nbformat.write(nb, tmp_path / "big.ipynb")
+    [big] = build_slides.build(tmp_path / "big", [tmp_path / "big.ipynb"])
+    small = check_slides.check_deck(chromium_driver, tmp_path / "plain" / "slides" / "plain.slides.html", 1280, 720)
+    large = check_slides.check_deck(chromium_driver, big, 1280, 720)
+    assert not small["projector"] and large["projector"]
+    assert small["smallest"]["body"] < check_slides.MIN_BODY_PX and small["small"], small["smallest"]
+    assert large["smallest"]["body"] >= check_slides.MIN_BODY_PX, large["smallest"]
+    assert large["smallest"]["code"] >= check_slides.MIN_CODE_PX and not large["small"], large["smallest"]
+
+
+@pytest.mark.parametrize("module", [build_slides, check_slides, make_cjk_font, make_answers],
+                         ids=lambda m: m.__name__)
+def test_tool_docstring_examples(module):
+    import doctest
+    failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert failures == 0

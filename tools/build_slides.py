@@ -3,6 +3,7 @@
 
     python tools/build_slides.py                      # every notebook -> build/slides/
     python tools/build_slides.py OUT_DIR [NB.ipynb ...]
+    python tools/build_slides.py --projector [OUT_DIR ...]   # every deck with the projector sizes (a trial)
 
 Each deck is `jupyter nbconvert --to slides` of the notebook *as stored* (nothing is executed: the
 stored outputs, figures included, are embedded in the HTML). Nothing is loaded from the internet:
@@ -23,18 +24,32 @@ property inspector, "Cell Tags") only change how the cell is shown in a deck:
     slide-skip          the cell is not on the slides at all (like the slide type "Skip" in JupyterLab's
                         property inspector, metadata.slideshow.slide_type = "skip", which is honoured too)
 
-Markdown cells of slide type "Notes" become speaker notes (reveal.js `aside.notes`, the `s` key). If a
+Markdown cells of slide type "Notes" become speaker notes (reveal.js `aside.notes`, the `s` key); so do
+the notes that tools/reading_flow.py moved out of the reader's way into a cell's `metadata.slide_notes`
+(put back right after that cell). A quiz cell (`cu.show_quiz("quizzes/NN.json")`, an interactive widget
+that is not on the slides) is followed by its questions, one sub-slide each, the answer and its
+explanation on the next click (a fragment). Links to another notebook lead to its deck, the quiz answers
+link to `answers.html` (written next to the decks by tools/make_answers.py's html_page), any other
+relative link to the file on GitHub. The arrows and the slide number sit in a strip on the right that
+the slides leave free (STRIP_PX), so they never cover a slide's content. If a
 `slide-skip` cell starts a slide or sub-slide, the next cell that is shown starts it instead, so the
-slide boundaries stay where the notebook puts them. The tags are applied to a copy of the notebook while
+slide boundaries stay where the notebook puts them. A markdown cell's `metadata.slide_text`
+(markdown) is its short slide version: the deck shows it instead of the cell's text. A notebook whose
+metadata has `"slides": {"projector": true}` gets projector sizes (body text 28 px, code 22 px on the
+1280x720 canvas), which tools/check_slides.py then enforces. The tags are applied to a copy of the notebook while
 the deck is built; the notebook files are never changed. Text uses a font stack with CJK fallbacks
-(Noto Sans CJK SC, PingFang SC, Microsoft YaHei, ...) so the Chinese terms render on Linux, macOS and
-Windows alike; code uses a monospace stack with the same fallbacks.
+so the Chinese terms render on Linux, macOS and Windows alike, with or without a CJK font installed:
+first the font shipped in `fonts/` next to the decks (a subset of Noto Sans CJK SC, OFL, made by
+tools/make_cjk_font.py), then Noto Sans CJK SC, PingFang SC, Microsoft YaHei, ...; code uses a monospace
+stack with the same fallbacks.
 
 `python tools/check_slides.py` opens every built deck in Chromium and reports the slides whose content
-does not fit the screen (1280x720 by default).
+does not fit the screen (1280x720 by default), those with a control or the slide number drawn over their
+content, and every link that does not resolve inside the built folder.
 """
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import sys
@@ -46,6 +61,12 @@ from nbconvert import SlidesExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import course_map  # noqa: E402  (tools/ is not a package)
+import make_answers  # noqa: E402
+import make_cjk_font  # noqa: E402
+import reading_flow  # noqa: E402
+
 REVEAL = ROOT / "tools" / "reveal.js"  # reveal.js 4.0.2 (nbconvert's default version), MIT, see its LICENSE
 
 # Cell tags that change how a cell is shown on the slides (see the docstring above).
@@ -53,15 +74,27 @@ HIDE_INPUT, HIDE_OUTPUT, SKIP = "slide-hide-input", "slide-hide-output", "slide-
 SLIDE_TAGS = (HIDE_INPUT, HIDE_OUTPUT, SKIP)
 
 # Fonts: whatever the lecture laptop has, Latin first, then a CJK font so that the Chinese terms render
-# (Noto/Source Han on Linux, PingFang/Hiragino on macOS, YaHei on Windows) instead of empty boxes.
-CJK_FALLBACKS = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", '
+# instead of empty boxes: first the font that ships with the decks (tools/fonts/, a subset of Noto Sans CJK
+# SC made by tools/make_cjk_font.py; its @font-face covers only CJK code points, so Latin text never uses
+# it), then the system's (Noto/Source Han on Linux, PingFang/Hiragino on macOS, YaHei on Windows).
+FONTS = ROOT / "tools" / "fonts"
+SHIPPED_CJK = make_cjk_font.FAMILY
+FONT_FACE = (f'@font-face {{ font-family: "{SHIPPED_CJK}"; src: url("fonts/{make_cjk_font.FONT.name}") '
+             f'format("woff2"); unicode-range: {make_cjk_font.unicode_range()}; font-display: block; }}')
+CJK_FALLBACKS = (f'"{SHIPPED_CJK}", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", '
                  '"Microsoft YaHei", "WenQuanYi Micro Hei"')
 FONT_STACK = f'"Source Sans Pro", "Helvetica Neue", Helvetica, Arial, {CJK_FALLBACKS}, sans-serif'
 MONO_STACK = ('"DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", "Noto Sans Mono CJK SC", '
               f'{CJK_FALLBACKS}, monospace')
 
+# The strip on the right of the window (screen px) where the arrows and the slide number are drawn, the
+# arrows' size (reveal.js: 10 px, each arrow 3.6 times that) and reveal.js's margin around the canvas
+# (a fraction of the window): tools/check_slides.py fails on a slide with a control drawn over content.
+STRIP_PX, CONTROLS_PX, MARGIN = 64, 6, 0.02
+
 # Placed after nbconvert's styles, with selectors that outrank the reveal theme's (loaded after it).
 FONT_CSS = f"""<style type="text/css" id="course-fonts">
+{FONT_FACE}
 :root {{
     --course-font: {FONT_STACK};
     --course-mono: {MONO_STACK};
@@ -78,7 +111,36 @@ html body .reveal pre, html body .reveal code, html body .reveal kbd, html body 
 html body .reveal .jp-RenderedText pre, html body .reveal .highlight pre {{
     font-family: var(--course-mono);
 }}
+</style>
+<style type="text/css" id="course-layout">
+/* The arrows (controls) and the slide number sit in a strip on the right of the window that the slides
+   leave free: reveal.js fits the canvas into .reveal, which ends STRIP_PX before the window's edge. */
+html body .reveal {{ width: calc(100% - {STRIP_PX}px); overflow: visible; }}
+html body .reveal .controls {{ font-size: {CONTROLS_PX}px; right: -{STRIP_PX - 8}px; bottom: 8px; }}
+html body .reveal .slide-number {{ right: -{STRIP_PX - 8}px; top: 8px; bottom: auto; }}
+html body .reveal .progress {{ width: calc(100% + {STRIP_PX}px); }}
 </style>"""
+
+# Projector sizes (STYLE.md): body text 28 px and code 22 px on the 1280x720 canvas. A deck gets them when
+# its notebook's metadata says `"slides": {"projector": true}`; the deck then carries PROJECTOR_MARK and
+# tools/check_slides.py holds it to those sizes. (Most slides were written for the smaller default sizes:
+# turn it on for a notebook once its slides carry the point, not the paragraph -- see SLIDE_TEXT.)
+PROJECTOR_MARK = '<meta name="course-projector-sizes" content="28 22">'
+PROJECTOR_CSS = f"""{PROJECTOR_MARK}
+<style type="text/css" id="course-projector">
+html body .reveal .jp-RenderedHTMLCommon, html body .reveal .jp-RenderedHTMLCommon p,
+html body .reveal .jp-RenderedHTMLCommon li, html body .reveal .jp-RenderedHTMLCommon td,
+html body .reveal .jp-RenderedHTMLCommon th {{ font-size: 28px; line-height: 1.35; }}
+html body .reveal .jp-RenderedHTMLCommon h1 {{ font-size: 48px; }}
+html body .reveal .jp-RenderedHTMLCommon h2 {{ font-size: 40px; }}
+html body .reveal .jp-RenderedHTMLCommon h3 {{ font-size: 34px; }}
+html body .reveal pre, html body .reveal code, html body .reveal .jp-RenderedText pre,
+html body .reveal .highlight pre, html body .reveal .jp-CodeMirrorEditor {{ font-size: 22px; line-height: 1.3; }}
+html body .reveal .jp-RenderedHTMLCommon code {{ font-size: 0.85em; }}
+</style>"""
+# A markdown cell's short slide version: `metadata.slide_text` (markdown) replaces the cell's text on the
+# deck; the notebook keeps its full text.
+SLIDE_TEXT = "slide_text"
 
 # The offline deck: nbconvert's reveal template, minus every CDN reference.
 TEMPLATE = r"""{%- extends 'reveal/index.html.j2' -%}
@@ -114,6 +176,7 @@ Reveal.initialize({
     history: true,
     transition: "{{ resources.reveal.transition | default('slide', true) }}",
     slideNumber: "{{ resources.reveal.number }}",
+    margin: @MARGIN@,
     width: {{ resources.reveal.width | default('1280', true) }},
     height: {{ resources.reveal.height | default('720', true) }},
     plugins: [RevealNotes]
@@ -123,7 +186,7 @@ Reveal.initialize({
 {%- endblock footer -%}
 """
 
-TEMPLATE = TEMPLATE.replace("@FONT_CSS@", FONT_CSS)
+TEMPLATE = TEMPLATE.replace("@FONT_CSS@", FONT_CSS).replace("@MARGIN@", str(MARGIN))
 
 TEX = re.compile(r"(?<![\\$])\$[^$\s][^$\n]*\$|\$\$|\\\(|\\\[|\\begin\{")
 
@@ -143,6 +206,21 @@ class SlideTagPreprocessor(TagRemovePreprocessor):
         self.remove_all_outputs_tags = {HIDE_OUTPUT}
 
     def preprocess(self, nb, resources):
+        # Speaker notes kept in a cell's metadata (tools/reading_flow.py) become notes cells beside it again.
+        reading_flow.restore_notes(nb)
+        # A markdown cell's short slide version replaces its text on the deck.
+        for cell in nb.cells:
+            short = cell.metadata.get(SLIDE_TEXT)
+            if cell.cell_type == "markdown" and isinstance(short, str) and short.strip():
+                cell.source = short
+        # The quiz cell (an interactive widget, tagged slide-skip) is followed by its questions as slides.
+        cells = []
+        for cell in nb.cells:
+            cells.append(cell)
+            match = QUIZ_CALL.search(cell.source) if cell.cell_type == "code" else None
+            if match and (make_answers.QUIZZES / f"{match.group(1)}.json").is_file():
+                cells += quiz_cells(match.group(1))
+        nb.cells = cells
         rank = {"subslide": 1, "slide": 2}
         pending = None  # the strongest slide start among the skipped cells since the last shown one
         for cell in nb.cells:
@@ -155,6 +233,44 @@ class SlideTagPreprocessor(TagRemovePreprocessor):
                     cell.metadata.setdefault("slideshow", {})["slide_type"] = pending
                 pending = None
         return super().preprocess(nb, resources)
+
+
+QUIZ_CALL = re.compile(r"""show_quiz\(\s*["']quizzes/([^"']+)\.json["']""")
+ANSWERS_PAGE = "answers.html"  # the quiz answers, written next to the decks
+
+
+def md_escape(text: str) -> str:
+    """Quiz text as literal markdown: one line, markup characters escaped.
+
+    >>> print(md_escape("a*b_c <x>"))
+    a\\*b\\_c &lt;x>
+    """
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", " ".join(str(text).split())).replace("<", "&lt;")
+
+
+def quiz_cells(stem: str) -> list:
+    """The quiz `quizzes/<stem>.json` as slides: one sub-slide per question with its options, then a
+    fragment (the next click) with the right answer and the feedback that explains it."""
+    questions = make_answers.load(stem)
+    cells = []
+    for k, q in enumerate(questions, 1):
+        lines = [f"### Check yourself: question {k} of {len(questions)} ({make_answers.KINDS[q['type']]})", "",
+                 md_escape(q["question"]), ""]
+        if q["type"] != "numeric":
+            lines += [f"{chr(64 + i)}. {md_escape(text)}" for i, (text, _) in
+                      enumerate(make_answers.options(q, raw=True), 1)]
+        question = nbformat.v4.new_markdown_cell("\n".join(lines), id=f"quiz-{k}-question")
+        question.metadata.slideshow = {"slide_type": "subslide"}
+        letters = {id(a): chr(64 + i) for i, (_, a) in enumerate(make_answers.options(q, raw=True), 1)}
+        right = [(text, a) for text, a in make_answers.options(q, raw=True) if a.get("correct")]
+        answer_lines = []
+        for text, a in right:
+            label = f"{letters[id(a)]}. " if q["type"] != "numeric" else ""
+            answer_lines.append(f"**Answer: {label}{md_escape(text)}** {md_escape(a['feedback'])}")
+        answer = nbformat.v4.new_markdown_cell("\n\n".join(answer_lines), id=f"quiz-{k}-answer")
+        answer.metadata.slideshow = {"slide_type": "fragment"}
+        cells += [question, answer]
+    return cells
 
 
 def slide_type(cell) -> str:
@@ -188,23 +304,73 @@ def shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
+HREF = re.compile(r"""(<a\b[^>]*?\bhref=)(["'])(.*?)\2""", re.S)
+
+
+def deck_link(link: str, decks: set[str]) -> str:
+    """Where a link of a notebook points from its deck: another notebook -> its deck (when built), the
+    quiz answers -> answers.html, any other relative path -> the file on GitHub; absolute URLs and
+    `#anchors` unchanged.
+
+    >>> deck_link("06_gradient_noise.ipynb", {"06_gradient_noise"})
+    '06_gradient_noise.slides.html'
+    >>> deck_link("quizzes/ANSWERS.md#05_gd_sgd_minibatch", set())
+    'answers.html#05_gd_sgd_minibatch'
+    >>> deck_link("../README.md#course-map", set())
+    'https://github.com/epoch-batch-iteration/course/blob/main/README.md#course-map'
+    """
+    if re.match(r"^[a-z][a-z0-9+.-]*:|^//|^#", link, re.I) or not link:
+        return link
+    path, hash_, fragment = link.partition("#")
+    name = Path(path).name
+    if path == name and name.endswith(".ipynb") and name[:-len(".ipynb")] in decks:
+        return f"{name[:-len('.ipynb')]}.slides.html"
+    if path in ("quizzes/ANSWERS.md", "quizzes/ANSWERS.html"):
+        return ANSWERS_PAGE + hash_ + fragment
+    target = (ROOT / "notebooks" / path).resolve()
+    if not target.is_relative_to(ROOT):
+        return link
+    return (f"https://github.com/{course_map.GITHUB_REPO}/blob/{course_map.BRANCH}/"
+            f"{target.relative_to(ROOT).as_posix()}{hash_}{fragment}")
+
+
+def rewrite_links(body: str, decks: set[str]) -> str:
+    """Every link (`<a href>`) of a deck through deck_link (HTML attribute text is unescaped and escaped again)."""
+    def one(m):
+        new = deck_link(html.unescape(m.group(3)), decks)
+        return f"{m.group(1)}{m.group(2)}{html.escape(new, quote=True)}{m.group(2)}"
+    return HREF.sub(one, body)
+
+
 def uses_tex(nb) -> bool:
     return any(cell.cell_type == "markdown" and on_slides(cell) and TEX.search(cell.source) for cell in nb.cells)
 
 
-def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
-    """Write `<name>.slides.html` for each notebook and a copy of reveal.js into `out_dir`.
+def build(out_dir: Path, paths: list[Path] | None = None, projector: bool = False) -> list[Path]:
+    """Write `<name>.slides.html` for each notebook and a copy of reveal.js into `out_dir` (``projector``:
+    every deck with the projector sizes, not only those whose notebook asks for them).
 
     Each notebook is read, never written: the slide tags act on nbconvert's copy of it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REVEAL, out_dir / "reveal.js", dirs_exist_ok=True)
+    shutil.copytree(FONTS, out_dir / "fonts", dirs_exist_ok=True)  # the CJK font and its license
+    missing = make_cjk_font.missing_chars(list(paths or notebooks()))
+    if missing:
+        print(f"WARNING: the shipped CJK font lacks {''.join(sorted(missing))}: these show as boxes where "
+              "the system has no CJK font; run python tools/make_cjk_font.py")
+    (out_dir / ANSWERS_PAGE).write_text(make_answers.html_page(), encoding="utf-8")
     slides = exporter()
     written = []
+    # Links to a notebook go to its deck: every notebook's deck is in out_dir, or will be after a full build.
+    decks = {p.stem for p in notebooks()} | {p.stem for p in paths or []}
     for path in paths or notebooks():
         nb = nbformat.read(path, as_version=4)
         if uses_tex(nb):
             print(f"WARNING: {path.name} contains TeX; the offline deck shows it as source (no MathJax).")
         body, _ = slides.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+        body = rewrite_links(body, decks)
+        if projector or (nb.metadata.get("slides") or {}).get("projector"):
+            body = body.replace("</head>", PROJECTOR_CSS + "\n</head>", 1)
         target = out_dir / f"{path.stem}.slides.html"
         target.write_text(body, encoding="utf-8")
         written.append(target)
@@ -213,9 +379,11 @@ def build(out_dir: Path, paths: list[Path] | None = None) -> list[Path]:
 
 
 def main(argv: list[str]) -> None:
+    projector = "--projector" in argv
+    argv = [a for a in argv if a != "--projector"]
     out_dir = Path(argv[0]) if argv else ROOT / "build" / "slides"
     paths = [Path(a) for a in argv[1:]] or None
-    build(out_dir.resolve(), paths)
+    build(out_dir.resolve(), paths, projector)
     print(f"Open {shown(out_dir.resolve() / '00_start_here.slides.html')} in a browser (offline is fine); "
           "'s' opens the speaker view.")
 

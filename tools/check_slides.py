@@ -20,10 +20,21 @@ measures in JavaScript, in the canvas's own pixels:
 * what an element hides inside itself (`overflow` not visible and `scrollWidth > clientWidth`, or the
   same vertically): a long code line or printout behind a scroll bar ("inside").
 
+* the controls (the arrows that can be clicked) and the slide number against that same ink: a slide
+  whose text or picture lies under one of them by more than TOLERANCE is "covered";
+* the smallest body text and code on the slide, in canvas px (with --projector-sizes, or for a deck built
+  with projector sizes, a slide under MIN_BODY_PX / MIN_CODE_PX fails), and how much of its stored width
+  each figure gets;
+
+and, without a browser, every relative link and source of the deck (`dead_links`): a link that leaves the
+deck's folder, names a file that is not there or an `#id` the page lacks is dead. Fonts are waited for
+(`document.fonts`) before anything is measured, so the shipped CJK font is in place.
+
 A slide that is off by more than 2 canvas pixels (TOLERANCE) overflows. For each deck it prints the number
 of slides, how many overflow and, for each of those, its index h/v, its first line of text and by how many
 pixels it overflows (and where: bottom, right, ...); and how many slides carry speaker notes (`aside.notes`,
-the `s` key). The exit status is 1 if any slide overflows, unless `--report-only` is given.
+the `s` key). The exit status is 1 if any slide overflows or is covered, or any link is dead, unless
+`--report-only` is given.
 
 In Python: `overflowing_slides(deck_path, width, height) -> list[dict]` (one dict per overflowing slide),
 or `check_deck(...)` for the full report of one deck. Needs Debian's `chromium` and `chromium-driver` and
@@ -33,10 +44,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import os
+import re
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,19 +126,52 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
             if (cut / scale > tol) note('inside', cut / scale, c.el);
         });
         if (box.right <= box.left || box.bottom <= box.top) return;  // entirely scrolled out of sight
+        covered(box, el);
         note('bottom', (box.bottom - canvas.bottom) / scale, el);
         note('right', (box.right - canvas.right) / scale, el);
         note('top', (canvas.top - box.top) / scale, el);
         note('left', (canvas.left - box.left) / scale, el);
     }
+    // The controls (the arrows that can be clicked now) and the slide number, drawn over the canvas.
+    var overlays = [];
+    document.querySelectorAll('.reveal .controls button, .reveal .slide-number').forEach(function (el) {
+        var cs = getComputedStyle(el), r = el.getBoundingClientRect();
+        if (cs.display === 'none' || cs.visibility === 'hidden' || parseFloat(cs.opacity) < 0.2 ||
+            r.width === 0 || r.height === 0) return;
+        overlays.push({el: el, r: r, px: 0, what: ''});
+    });
+    function covered(box, el) {
+        overlays.forEach(function (o) {
+            var w = Math.min(box.right, o.r.right) - Math.max(box.left, o.r.left);
+            var hgt = Math.min(box.bottom, o.r.bottom) - Math.max(box.top, o.r.top);
+            var px = Math.min(w, hgt) / scale;
+            if (w > 0 && hgt > 0 && px > o.px) { o.px = px; o.what = describe(el); }
+        });
+    }
     var walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
     var range = document.createRange();
+    // Text sizes in canvas px (CSS px before reveal.js scales the canvas): the smallest body text and the
+    // smallest code (code cells, printouts, inline code); sub- and superscripts do not count.
+    var sizes = {body: null, code: null, body_text: '', code_text: ''};
     for (var node = walker.nextNode(); node; node = walker.nextNode()) {
         if (!node.nodeValue.trim() || skipped(node.parentElement)) continue;
+        var parent = node.parentElement;
+        if (!parent.closest('sub, sup, .jp-InputPrompt, .jp-OutputPrompt')) {
+            var px = parseFloat(getComputedStyle(parent).fontSize);
+            var kind = parent.closest('pre, code, .jp-CodeMirrorEditor, .highlight') ? 'code' : 'body';
+            if (sizes[kind] === null || px < sizes[kind]) {
+                sizes[kind] = px; sizes[kind + '_text'] = node.nodeValue.trim().slice(0, 40);
+            }
+        }
         range.selectNodeContents(node);
         var rects = range.getClientRects();
         for (var k = 0; k < rects.length; k++) ink(rects[k], node.parentElement);
     }
+    // Figures as shown: how much of its stored width a picture gets (1 = drawn at its own size).
+    var figures = [];
+    slide.querySelectorAll('img').forEach(function (el) {
+        if (!skipped(el) && el.naturalWidth) figures.push(Math.round(1000 * el.getBoundingClientRect().width / scale / el.naturalWidth) / 1000);
+    });
     slide.querySelectorAll('img, svg, canvas, video, iframe, input, select, textarea, button').forEach(function (el) {
         if (!skipped(el) && !(el.parentElement && el.parentElement.closest('svg'))) ink(el.getBoundingClientRect(), el);
     });
@@ -144,12 +191,56 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
         viewport: {width: window.innerWidth, height: window.innerHeight},
         scrollHeight: slide.scrollHeight, scrollWidth: slide.scrollWidth,
         overflow: out, worst: worst.what, scrolling: scrolling.slice(0, 5),
+        covered: overlays.filter(function (o) { return o.px > tol; }).map(function (o) {
+            return {control: describe(o.el), px: Math.round(o.px * 10) / 10, over: o.what}; }),
         hidden_fragments: hidden.length,
+        text_px: sizes, figure_scales: figures,
         first_line: lines.length ? lines[0].slice(0, 100) : '',
         notes: !!(notes && notes.textContent.trim())
     });
 }, 30); }); });
 """
+
+
+LINK = re.compile(r"""<(?:a|img|script|link|source|iframe)\b[^>]*?\b(?:href|src)\s*=\s*(["'])(.*?)\1""", re.I | re.S)
+ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*(["'])(.*?)\1""", re.I)
+
+
+def dead_links(deck: Path) -> list[str]:
+    """The relative links and sources of a deck that do not resolve inside its folder: a file that is not
+    there, a path that leaves the folder (`../README.md`), or a `#fragment` the target page lacks.
+    Absolute URLs (`https:`, `mailto:`) and `data:` sources are not followed.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "b.html").write_text('<h2 id="q1">Q</h2>')
+    >>> _ = (folder / "a.html").write_text('<a href="b.html#q1">ok</a> <a href="b.html#q2">no anchor</a> '
+    ...     '<a href="../README.md">outside</a> <a href="#top">here</a> <a href="https://x.org">web</a>')
+    >>> dead_links(folder / "a.html")
+    ['b.html#q2 (no id "q2" in b.html)', '../README.md (outside the deck folder)', '#top (no id "top" in a.html)']
+    """
+    deck = Path(deck)
+    if not deck.is_file():
+        raise FileNotFoundError(f"deck={str(deck)!r} is not a file; pass a built .slides.html")
+    folder = deck.parent.resolve()
+    anchors: dict[Path, set[str]] = {}
+    dead = []
+    for _, link in LINK.findall(deck.read_text(encoding="utf-8")):
+        link = html.unescape(link.strip())
+        if not link or re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I) or link.startswith("//"):
+            continue  # https:, mailto:, data:, javascript: ...
+        path, _, fragment = link.partition("#")
+        path = urllib.parse.unquote(path.partition("?")[0])
+        target = (folder / path).resolve() if path else deck.resolve()
+        if not target.is_relative_to(folder):
+            dead.append(f"{link} (outside the deck folder)")
+        elif not target.is_file():
+            dead.append(f"{link} (no file {target.relative_to(folder)})")
+        elif fragment and target.suffix in (".html", ".htm"):
+            if target not in anchors:
+                anchors[target] = {html.unescape(m[1]) for m in ANCHOR.findall(target.read_text(encoding="utf-8"))}
+            if not {fragment, urllib.parse.unquote(fragment)} & anchors[target]:
+                dead.append(f"{link} (no id \"{fragment}\" in {target.relative_to(folder)})")
+    return dead
 
 
 def find_chromium() -> tuple[str, str] | None:
@@ -201,6 +292,7 @@ def open_deck(driver, deck: Path, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         ready = driver.execute_script(
             "return document.readyState === 'complete' && !!window.Reveal && Reveal.isReady() && "
+            "document.fonts.status === 'loaded' && "
             "Array.prototype.every.call(document.images, function (i) { return i.complete; });")
         if ready:
             return
@@ -214,7 +306,28 @@ def measure(driver, h: int, v: int) -> dict:
     result["overflow_px"] = round(max([0.0, *result["overflow"].values()]), 1)
     result["overflows"] = result["overflow_px"] > TOLERANCE
     result["where"] = ", ".join(f"{side} {px:.0f} px" for side, px in result["overflow"].items() if px > TOLERANCE)
+    result["overlaps"] = bool(result["covered"])
     return result
+
+
+# Projector sizes (STYLE.md, issue 20) on the 1280x720 canvas: body text and code at least this large, in
+# canvas px. Checked with --projector-sizes, and in the suite for the decks in tests/test_slides.py's
+# PROJECTOR_DECKS; `too_small` lists a slide's offences.
+MIN_BODY_PX, MIN_CODE_PX = 28.0, 22.0
+
+
+def too_small(result: dict) -> list[str]:
+    """What is below the projector sizes on a measured slide, e.g. ['body 19 px ("Every sample ...")'].
+
+    >>> too_small({"text_px": {"body": 19.0, "code": 22.0, "body_text": "Every sample", "code_text": "x"}})
+    ['body 19 px ("Every sample")']
+    """
+    out = []
+    for kind, least in (("body", MIN_BODY_PX), ("code", MIN_CODE_PX)):
+        px = result["text_px"].get(kind)
+        if px is not None and px < least - 0.01:
+            out.append(f'{kind} {px:g} px ("{result["text_px"][kind + "_text"]}")')
+    return out
 
 
 def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | None = None) -> dict:
@@ -232,9 +345,15 @@ def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | 
             result["screenshot"] = str(shot)
     with contextlib.suppress(Exception):
         driver.execute_script("Reveal.slide(0, 0)")
-    return {"deck": Path(deck).name, "size": f"{width}x{height}", "slides": len(measured),
+    projector = 'name="course-projector-sizes"' in Path(deck).read_text(encoding="utf-8")
+    return {"deck": Path(deck).name, "size": f"{width}x{height}", "slides": len(measured), "projector": projector,
             "notes": sum(m["notes"] for m in measured),
-            "overflowing": [m for m in measured if m["overflows"]], "measured": measured}
+            "overflowing": [m for m in measured if m["overflows"]],
+            "covered": [m for m in measured if m["overlaps"]], "measured": measured,
+            "small": [m for m in measured if too_small(m)],
+            "smallest": {kind: min((m["text_px"][kind] for m in measured if m["text_px"][kind] is not None),
+                               default=None) for kind in ("body", "code")},
+            "figure_scale": min((f for m in measured for f in m["figure_scales"]), default=None)}
 
 
 def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=None) -> list[dict]:
@@ -252,13 +371,21 @@ def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=N
 
 def print_report(report: dict) -> None:
     slides, bad = report["slides"], report["overflowing"]
+    least = report["smallest"]
+    scale = report["figure_scale"]
     print(f"{report['deck']} at {report['size']}: {slides} slides, {len(bad)} overflow, "
+          f"{len(report['covered'])} under a control or the slide number, smallest text "
+          f"{least['body'] or 0:g} px body, {least['code'] or 0:g} px code, smallest figure scale "
+          f"{scale if scale is not None else '-'}, "
           f"{report['notes']} with speaker notes")
     for m in bad:
         print(f"  slide {m['h']}/{m['v']}: +{m['overflow_px']:.0f} px ({m['where']}; {m['worst']}) "
               f"\"{m['first_line']}\"")
         for line in m["scrolling"]:
             print(f"      {line}")
+    for m in report["covered"]:
+        drawn = "; ".join(f"{c['control']} over {c['over']} by {c['px']:.0f} px" for c in m["covered"])
+        print(f"  slide {m['h']}/{m['v']}: {drawn} \"{m['first_line']}\"")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -277,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="window size WIDTHxHEIGHT (or 720p, 1080p); may be repeated; default 1280x720")
     parser.add_argument("--report-only", action="store_true", help="always exit 0")
     parser.add_argument("--screenshots", type=Path, help="save a screenshot of every overflowing slide here")
+    parser.add_argument("--projector-sizes", action="store_true",
+                        help=f"also fail on body text under {MIN_BODY_PX:g} px or code under {MIN_CODE_PX:g} px "
+                             "(canvas px, measured at the first --size)")
     args = parser.parse_args(argv)
 
     decks = []
@@ -286,18 +416,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No decks found in {', '.join(map(str, args.decks or [DECKS]))}; run tools/build_slides.py first.")
         return 0 if args.report_only else 2
     sizes = args.size or [SIZES["720p"]]
+    dead = 0
+    for deck in decks:
+        for link in dead_links(deck):
+            print(f"{deck.name}: dead link {link}")
+            dead += 1
     driver = make_driver(*sizes[0])
-    total = 0
+    total = covered = small = 0
     try:
         for width, height in sizes:
             for deck in decks:
                 report = check_deck(driver, deck, width, height, args.screenshots)
                 print_report(report)
                 total += len(report["overflowing"])
+                covered += len(report["covered"])
+                if (args.projector_sizes or report["projector"]) and (width, height) == sizes[0]:
+                    small += len(report["small"])
+                    for m in report["small"]:
+                        print(f"  slide {m['h']}/{m['v']}: {'; '.join(too_small(m))}")
     finally:
         driver.quit()
     print(f"{total} slide(s) overflow" if total else "Every slide fits.")
-    return 0 if args.report_only or not total else 1
+    print(f"{covered} slide(s) have a control or the slide number drawn over their content" if covered
+          else "No control or slide number is drawn over content.")
+    print(f"{dead} dead link(s)" if dead else "No dead links.")
+    if args.projector_sizes:
+        print(f"{small} slide(s) with text under the projector sizes" if small else "Every slide has projector sizes.")
+    return 0 if args.report_only or not (total or covered or dead or small) else 1
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 
     python tools/run_notebook.py notebooks/03_iterations.ipynb [more.ipynb ...]
 
-Streams are coalesced so that a progress bar is stored as its final line only, and the run time of
-each notebook is printed (the course's budget is 60 s per notebook on a 2-core CPU).
+Streams are coalesced so that a progress bar is stored as its final line only, tools/reading_flow.py's
+rules are applied (speaker notes into cell metadata, solution outputs hidden, a one-line text for each
+slider, the quiz's note for pages without JavaScript), and the run time of each notebook is printed (the
+course's budget is 60 s per notebook on a 2-core CPU).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import nbformat
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reading_flow  # noqa: E402
 from steady_client import SteadyNotebookClient  # noqa: E402
 
 
@@ -34,6 +37,7 @@ def run(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     seconds = execute(nb, path.parent)
     nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
+    reading_flow.tidy(nb)  # speaker notes out of the reading flow, solution outputs hidden, widget texts
     nbformat.write(nb, path)
     return seconds
 
