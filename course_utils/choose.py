@@ -298,7 +298,10 @@ def predicted_times(batch_sizes: Sequence[int], samples_per_second: Sequence[flo
 
 
 def _fmt(value: float) -> str:
-    return "∞ (no signal above the noise)" if math.isinf(value) else f"{value:.3g}"
+    """Three significant digits, without an exponent: 0.0123, 1.46, 246, 1,430."""
+    if math.isinf(value):
+        return "∞ (no signal above the noise)"
+    return f"{float(f'{value:.3g}'):,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def choose_batch_size(make_model: Callable[[], nn.Module], data: object, *, optimizer: str = "sgd",
