@@ -17,6 +17,7 @@ ARC = [
     ("09", "generalization", "Generalization", "Large vs small batch: what really differs at equal training loss?"),
     ("10", "beyond_one_device", "Beyond one device", "Gradient accumulation, growing the batch, data-parallel global batch"),
     ("11", "myths_and_self_check", "Myths and self-check", "Each claim from the web tested by experiment; final quiz"),
+    ("13", "choose_your_batch_size", "Choose the batch size for your model", "The playbook on your own model and data: largest batch that fits, throughput knee, noise scale, a tuned lr, checked against brute force"),
 ]
 
 
