@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Brute force against `cu.choose_batch_size`: is the recommended batch size close to the fastest one?
 
-    python benchmarks/choose_batch_size.py                    # both datasets, CPU, 1 thread (about 25 minutes)
+    python benchmarks/choose_batch_size.py                    # both datasets, CPU, 1 thread (an hour or more)
+    python benchmarks/choose_batch_size.py --quick            # B = 8, 32, 128, ... and around the recommendation
     python benchmarks/choose_batch_size.py --datasets mnist1d --out a.json   # one dataset (then --merge a.json b.json)
     python benchmarks/choose_batch_size.py --retime --rounds 5              # time every B again, keep the least
 
@@ -12,7 +13,8 @@ For each dataset (MNIST-1D with the MLP 40-100-100-10 of notebooks 07 and 13; th
    each the median of 5 timed iterations (other work on a shared machine only ever adds time);
 3. for every B, the fewest steps to the target training loss (on the whole training set) with the learning
    rate tuned for that B (`cu.tune_lr` over `--seeds` seeds, the best inside its grid; `cu.steps_to_target`;
-   a run that needs 4 times the steps of the fastest run so far at that B is given up as not reached);
+   a run that needs 4 times the steps of the fastest run so far at that B is given up as not reached; the
+   loss is evaluated every max(1, 128 // B) steps, so a count at B < 128 is rounded up to that multiple);
 4. the wall-clock time to the target = steps × seconds per iteration (the evaluations of the loss that the
    search needs are left out: a real run does not make them).
 
@@ -51,11 +53,11 @@ def small_cnn() -> nn.Module:
 
 PROBLEMS = {  # name: (dataset, model, target training loss, learning rates to start the tuning from)
     "mnist1d": ("mnist1d", mlp, 1.0, [0.1, 0.3, 1.0, 3.0]),
-    "digits": ("digits", small_cnn, 0.2, [0.003, 0.01, 0.03, 0.1]),
+    "digits": ("digits", small_cnn, 0.2, [0.01, 0.03, 0.1, 0.3]),
 }
 
 
-def brute_force(name: str, seeds: int, rounds: int, max_examples: int) -> dict:
+def brute_force(name: str, seeds: int, rounds: int, max_examples: int, quick: bool = False) -> dict:
     dataset, make_model, target, lrs = PROBLEMS[name]
     data = cu.load_dataset(dataset, device="cpu")
     n = len(data.x_train)
@@ -63,6 +65,9 @@ def brute_force(name: str, seeds: int, rounds: int, max_examples: int) -> dict:
     choice = cu.choose_batch_size(make_model, data, device="cpu", progress=False)
     print(choice, f"\n({time.perf_counter() - start:.1f} s)", flush=True)
     sizes = [2 ** k for k in range(3, int(n).bit_length()) if 2 ** k <= n]
+    if quick:   # every other power of two, and the recommendation with its two neighbours
+        sizes = sorted({b for k, b in enumerate(sizes) if k % 2 == 0}
+                       | {b for b in sizes if choice.recommended // 2 <= b <= choice.recommended * 2})
     timings = [cu.throughput(make_model, data, sizes, device="cpu", repeats=5) for _ in range(rounds)]
     seconds = {b: min(t.seconds_per_iteration[k] for t in timings) for k, b in enumerate(sizes)}
     rows = []
@@ -73,13 +78,13 @@ def brute_force(name: str, seeds: int, rounds: int, max_examples: int) -> dict:
             # a run 4 times longer than the fastest so far cannot be the best: give it up there (None)
             max_steps = max(100, max_examples // b) if not fewest else 4 * min(fewest)
             found = cu.steps_to_target(make_model, data, [b], [lr], target=target, max_steps=max_steps, seed=seed,
-                                       eval_every=max(1, 64 // b), patience=30, device="cpu").steps[0]
+                                       eval_every=max(1, 128 // b), device="cpu").steps[0]
             if found is not None:
                 fewest.append(found)
             return found
 
         t0 = time.perf_counter()
-        tuning = cu.tune_lr(steps, lrs, seeds=seeds, max_extend=3, max_rounds=3, quantity="steps")
+        tuning = cu.tune_lr(steps, lrs, seeds=seeds, max_extend=3, max_rounds=2, quantity="steps")
         mean_steps = statistics.mean(tuning.best_runs) if tuning.best_lr is not None else None
         rows.append({"batch_size": b, "best_lr": tuning.best_lr, "edge": tuning.edge, "steps": mean_steps,
                      "steps_per_seed": tuning.best_runs, "lrs_tried": len(tuning.lrs),
@@ -91,7 +96,7 @@ def brute_force(name: str, seeds: int, rounds: int, max_examples: int) -> dict:
     best = min(reached, key=lambda r: r["time_to_target"])
     mine = next((r for r in rows if r["batch_size"] == choice.recommended), None)
     return {"dataset": dataset, "model": "MLP 40-100-100-10" if name == "mnist1d" else "CNN 16-32 channels",
-            "n_samples": n, "target_loss": target, "seeds": seeds, "max_examples": max_examples,
+            "n_samples": n, "target_loss": target, "seeds": seeds, "max_examples": max_examples, "quick": quick,
             "recommended": choice.recommended, "recommended_lr": choice.lr, "knee": choice.knee,
             "largest_fits": choice.largest_fits, "b_simple": choice.b_simple,
             "b_simple_start": statistics.median(choice.b_simple_start), "reasons": choice.reasons,
@@ -156,6 +161,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-examples", type=int, default=400_000, help="give up a run after this many samples")
     parser.add_argument("--out", default=str(ROOT / "notebooks" / "results" / "13_brute_force.json"))
+    parser.add_argument("--quick", action="store_true",
+                        help="B = 8, 32, 128, ... and the recommended B with its two neighbours, not every power of two")
     parser.add_argument("--retime", action="store_true",
                         help="load --out, time every B again (--rounds more rounds) and keep the least of all")
     parser.add_argument("--merge", nargs="*", default=[], help="stored files of single datasets to join into --out")
@@ -163,15 +170,17 @@ def main() -> None:
     cu.use_cpu_threads(1)
     if args.merge:
         parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.merge]
-        stored = {"made_with": dict(parts[0]["made_with"], command="python benchmarks/choose_batch_size.py"),
+        command = parts[0]["made_with"]["command"].split(" --datasets")[0]
+        stored = {"made_with": dict(parts[0]["made_with"], command=command),
                   "results": {k: v for part in parts for k, v in part["results"].items()}}
     elif args.retime:
         stored = json.loads(Path(args.out).read_text(encoding="utf-8"))
         retime(stored["results"], args.rounds)
         stored["made_with"]["retimed"] = datetime.date.today().isoformat()
     else:
-        results = {name: brute_force(name, args.seeds, args.rounds, args.max_examples) for name in args.datasets}
-        command = "python benchmarks/choose_batch_size.py" + (
+        results = {name: brute_force(name, args.seeds, args.rounds, args.max_examples, args.quick)
+                   for name in args.datasets}
+        command = "python benchmarks/choose_batch_size.py" + (" --quick" if args.quick else "") + (
             "" if args.datasets == list(PROBLEMS) else " --datasets " + " ".join(args.datasets))
         stored = {"made_with": {"course_utils": cu.stored._version(), "torch": torch.__version__,
                                 "python": platform.python_version(), "date": datetime.date.today().isoformat(),
