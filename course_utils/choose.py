@@ -505,8 +505,9 @@ def choose_batch_size(make_model: Callable[[], nn.Module], data: object, *, opti
         f"after {tuning_steps} steps over 2 seeds ({len(tuning.lrs)} tried); re-tune it whenever B changes.",
     ]
     bigger = (f"more memory or a faster device moves the knee to larger B, and the best B with it, towards "
-              f"B_simple ≈ {_fmt(b_noise)} (it grows as training goes on); past it each doubling of B buys "
-              "less than half the steps, so the samples (compute) per target grow: go there only for speed.")
+              f"B_simple ≈ {_fmt(b_noise)} (measured after a short run only: it changes during training, and "
+              "McCandlish et al. found it grows as the loss falls); past it each doubling of B buys less than half "
+              "the steps, so the samples (compute) per target grow: go there only for speed.")
     bar.update(1)
     bar.close()
     return BatchSizeChoice(recommended=recommended, lr=lr, optimizer=optimizer, device=str(device), n_samples=n,
