@@ -10,6 +10,7 @@ says why; ``COURSE_THREADS=n`` chooses another number).
 from .adam_scaling import AdamSettings, adam_scaled, half_life, half_life_samples, scale_beta
 from .batching import Batches, iterations_per_epoch
 from .checkpoints import CheckpointError
+from .choose import BatchSizeChoice, choose_batch_size
 from .data import Dataset, DataFileError, Split, load_dataset
 from .devices import describe_device, pick_device, use_cpu_threads
 from .gradient_noise import GradientNoise, gradient_noise, noise_scale, per_sample_grads
@@ -32,9 +33,9 @@ from .widgets import batch_size_choices, batch_size_slider, lr_slider, safe
 
 use_cpu_threads()
 
-__all__ = ["Batches", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "DataFileError", "Dataset",
+__all__ = ["Batches", "BatchSizeChoice", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "DataFileError", "Dataset",
            "GradientNoise", "History", "Split", "StepsFit", "StepsToTarget", "Throughput", "Tuning", "tune_lr", "activation_bytes",
-           "compare", "fit_steps", "mean_and_spread",
+           "choose_batch_size", "compare", "fit_steps", "mean_and_spread",
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
            "iterations_per_epoch", "load_dataset", "load_or_run", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
            "median_seconds", "pick_device", "safe", "scaled_lr", "seed_everything", "sharpness", "show_quiz",

@@ -19,6 +19,7 @@ ARC = [
     ("11", "myths_and_self_check", "Myths and self-check", "Each claim from the web tested by experiment; final quiz"),
     # Part III, in practice
     ("12", "adam_and_batch_size", "Adam and the batch size", "Linear or √ rule for Adam; β₂'s memory in samples; who gains from larger batches longer; warm-up at a tuned lr"),
+    ("13", "choose_your_batch_size", "Choose the batch size for your model", "The playbook on your own model and data: largest batch that fits, throughput knee, noise scale, a tuned lr, checked against brute force"),
 ]
 
 
