@@ -24,6 +24,7 @@ def test_quadratic_best_lr_is_found_inside_the_grid():
     assert abs(math.log(tuning.best_lr / 0.25)) < math.log(math.sqrt(2))
     assert tuning.spacing <= math.sqrt(2)
     assert tuning.lrs == sorted(tuning.runs) and tuning.lrs[0] == 0.01
+    assert tune_lr(gd_final_loss, [0.1, 0.3]).seeds == [0, 1, 2]          # 3 seeds by default
     assert str(tuning) == ("best lr = 0.246 (loss 2.42e-36 ± 0 over 2 seeds; lr 0.01 to 1.11, 9 tried; "
                            "neighbours within ×1.35)")
 
@@ -202,11 +203,17 @@ def test_remeasure_checks_its_seeds_and_keeps_failures():
         tuning.remeasure([5, 5])
     with pytest.raises(ValueError, match=r"seeds must be whole numbers ≥ 0"):
         tuning.remeasure([-1])
+    failed = tune_lr(lambda lr, seed: None, [1.0, 2.0], seeds=1, max_extend=0)
+    with pytest.raises(ValueError, match=r"^no learning rate worked on every seed, so there is no best one to "
+                                         r"remeasure; try a wider grid of learning rates$"):
+        failed.remeasure([3])
 
 
 def test_refinement_follows_each_side_of_the_best_and_stops_at_finer_exactly():
     lopsided = tune_lr(log_bowl(1.0), [0.1, 1.0, 1.1], seeds=1, max_extend=0, max_rounds=1)
     assert lopsided.lrs == [0.1, 0.316, 1.0, 1.05, 1.1]      # the wide left gap is split, and the right one
+    small = tune_lr(log_bowl(0.01), [0.0095, 0.01, 0.1], seeds=1, max_extend=0, max_rounds=1)
+    assert small.lrs == [0.0095, 0.00975, 0.01, 0.0316, 0.1]   # a wide right gap below lr = 1, split too
     exact = tune_lr(log_bowl(1.0), [0.5, 1.0, 2.0], seeds=1, max_extend=0, finer=2.0)
     assert exact.lrs == [0.5, 1.0, 2.0] and exact.spacing == 2.0 and exact.finer == 2.0
     just_over = tune_lr(log_bowl(1.0), [0.5, 1.0, 2.01], seeds=1, max_extend=0, finer=2.0, max_rounds=1)
