@@ -393,6 +393,25 @@ def test_slide_text_replaces_a_cell_on_the_deck_only(tmp_path):
     assert "The point, short." in html and "A LONG PARAGRAPH" not in html
 
 
+def test_slide_code_shows_the_short_code_on_the_deck_only(tmp_path):
+    cell = code_cell("set_up_the_plot()\nLESSON_LINE = 1", "1\n", slide_type="slide")
+    cell.metadata.slide_code = "LESSON_LINE = 1   # plotting set-up: see the notebook"
+    html = build_deck(tmp_path, "short_code", [cell])
+    assert "LESSON_LINE" in html and "see the notebook" in html and "set_up_the_plot" not in html
+
+
+def test_slide_output_next_puts_the_outputs_on_the_next_sub_slide(tmp_path):
+    cells = [markdown_cell("# Title", "slide"),
+             code_cell("print('CODE_HERE')", "OUTPUT_HERE\n", tags=[build_slides.OUTPUT_NEXT]),
+             markdown_cell("AFTER", None)]
+    slides = slides_of(build_deck(tmp_path, "split", cells))
+    [code] = [k for k, text in enumerate(slides) if "CODE_HERE" in text]
+    [out] = [k for k, text in enumerate(slides) if "OUTPUT_HERE" in text]
+    assert out == code + 1, slides
+    assert "OUTPUT_HERE" not in slides[code] and "CODE_HERE" not in slides[out], slides
+    assert "AFTER" in slides[out], "the cells after it stay on the outputs' sub-slide"
+
+
 @pytest.mark.browser
 def test_projector_sizes_are_measured(tmp_path, chromium_driver):
     cells = [markdown_cell("# Sizes\n\nBody text.", "slide"), code_cell("x = 1", "1")]

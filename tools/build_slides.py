@@ -23,6 +23,8 @@ property inspector, "Cell Tags") only change how the cell is shown in a deck:
     slide-hide-output   the slide shows the code but not its outputs
     slide-skip          the cell is not on the slides at all (like the slide type "Skip" in JupyterLab's
                         property inspector, metadata.slideshow.slide_type = "skip", which is honoured too)
+    slide-output-next   the code on one sub-slide, its outputs on the next: for a cell whose code and
+                        printout do not fit one slide together
 
 Markdown cells of slide type "Notes" become speaker notes (reveal.js `aside.notes`, the `s` key); so do
 the notes that tools/reading_flow.py moved out of the reader's way into a cell's `metadata.slide_notes`
@@ -34,7 +36,9 @@ relative link to the file on GitHub. The arrows and the slide number sit in a st
 the slides leave free (STRIP_PX), so they never cover a slide's content. If a
 `slide-skip` cell starts a slide or sub-slide, the next cell that is shown starts it instead, so the
 slide boundaries stay where the notebook puts them. A markdown cell's `metadata.slide_text`
-(markdown) is its short slide version: the deck shows it instead of the cell's text. A notebook whose
+(markdown) is its short slide version: the deck shows it instead of the cell's text; a code cell's
+`metadata.slide_code` is the code a slide shows (the lesson's lines, the rest elided with a comment that
+says so), while the notebook runs the full cell. A notebook whose
 metadata has `"slides": {"projector": true}` gets projector sizes (body text 28 px, code 22 px on the
 1280x720 canvas), which tools/check_slides.py then enforces. The tags are applied to a copy of the notebook while
 the deck is built; the notebook files are never changed. Text uses a font stack with CJK fallbacks
@@ -49,6 +53,7 @@ content, and every link that does not resolve inside the built folder.
 """
 from __future__ import annotations
 
+import copy
 import html
 import re
 import shutil
@@ -71,7 +76,8 @@ REVEAL = ROOT / "tools" / "reveal.js"  # reveal.js 4.0.2 (nbconvert's default ve
 
 # Cell tags that change how a cell is shown on the slides (see the docstring above).
 HIDE_INPUT, HIDE_OUTPUT, SKIP = "slide-hide-input", "slide-hide-output", "slide-skip"
-SLIDE_TAGS = (HIDE_INPUT, HIDE_OUTPUT, SKIP)
+OUTPUT_NEXT = "slide-output-next"
+SLIDE_TAGS = (HIDE_INPUT, HIDE_OUTPUT, SKIP, OUTPUT_NEXT)
 
 # Fonts: whatever the lecture laptop has, Latin first, then a CJK font so that the Chinese terms render
 # instead of empty boxes: first the font that ships with the decks (tools/fonts/, a subset of Noto Sans CJK
@@ -139,8 +145,8 @@ html body .reveal .highlight pre, html body .reveal .jp-CodeMirrorEditor {{ font
 html body .reveal .jp-RenderedHTMLCommon code {{ font-size: 0.85em; }}
 </style>"""
 # A markdown cell's short slide version: `metadata.slide_text` (markdown) replaces the cell's text on the
-# deck; the notebook keeps its full text.
-SLIDE_TEXT = "slide_text"
+# deck; the notebook keeps its full text. A code cell's `metadata.slide_code` is the code its slide shows.
+SLIDE_TEXT, SLIDE_CODE = "slide_text", "slide_code"
 
 # The offline deck: nbconvert's reveal template, minus every CDN reference.
 TEMPLATE = r"""{%- extends 'reveal/index.html.j2' -%}
@@ -210,9 +216,10 @@ class SlideTagPreprocessor(TagRemovePreprocessor):
         reading_flow.restore_notes(nb)
         # A markdown cell's short slide version replaces its text on the deck.
         for cell in nb.cells:
-            short = cell.metadata.get(SLIDE_TEXT)
-            if cell.cell_type == "markdown" and isinstance(short, str) and short.strip():
+            short = cell.metadata.get(SLIDE_TEXT if cell.cell_type == "markdown" else SLIDE_CODE)
+            if cell.cell_type in ("markdown", "code") and isinstance(short, str) and short.strip():
                 cell.source = short
+        nb.cells = [part for cell in nb.cells for part in output_next(cell)]
         # The quiz cell (an interactive widget, tagged slide-skip) is followed by its questions as slides.
         cells = []
         for cell in nb.cells:
@@ -233,6 +240,27 @@ class SlideTagPreprocessor(TagRemovePreprocessor):
                     cell.metadata.setdefault("slideshow", {})["slide_type"] = pending
                 pending = None
         return super().preprocess(nb, resources)
+
+
+def output_next(cell) -> list:
+    """A code cell tagged `slide-output-next` as two cells: its code without outputs, then its outputs
+    without code on the next sub-slide; any other cell as it is.
+
+    >>> cell = nbformat.v4.new_code_cell("print(1)", metadata={"tags": [OUTPUT_NEXT]},
+    ...                                  outputs=[nbformat.v4.new_output("stream", text="1\\n")])
+    >>> code, out = output_next(cell)
+    >>> code.outputs, out.metadata.tags, out.metadata.slideshow["slide_type"], out.outputs[0].text
+    ([], ['slide-hide-input'], 'subslide', '1\\n')
+    """
+    tags = cell.get("metadata", {}).get("tags", [])
+    if cell.cell_type != "code" or OUTPUT_NEXT not in tags or not cell.outputs:
+        return [cell]
+    code = copy.deepcopy(cell)
+    code.outputs = []
+    out = copy.deepcopy(cell)
+    out.id = f"{cell.get('id', 'cell')}-out"[:64]
+    out.metadata = nbformat.NotebookNode({"tags": [HIDE_INPUT], "slideshow": {"slide_type": "subslide"}})
+    return [code, out]
 
 
 QUIZ_CALL = re.compile(r"""show_quiz\(\s*["']quizzes/([^"']+)\.json["']""")
