@@ -134,7 +134,7 @@ class BatchSizeChoice:
         for ax in (left, right):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("batch size B (log₂ scale)")
-            ax.legend(fontsize=11)
+            ax.legend()
         fig.tight_layout()
         return fig
 

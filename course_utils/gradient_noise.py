@@ -191,7 +191,7 @@ class GradientNoise:
         if n in self.batch_sizes:
             at_n = self.measured[self.batch_sizes.index(n)]
             ax.text(0.02, 0.04, f"B = N = {n}: measured {at_n:.1e}, predicted 0\n"
-                    "(0 cannot be drawn on a log axis)", transform=ax.transAxes, fontsize=11)
+                    "(0 cannot be drawn on a log axis)", transform=ax.transAxes)
         ax.set_xlabel("batch size B (log scale)")
         ax.set_ylabel("E |g_B − G|²  (log scale)")
         ax.set_title(f"Mini-batch gradient noise, N = {n}")

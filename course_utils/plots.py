@@ -3,12 +3,22 @@
     >>> use_course_style()            # once, at the top of a notebook
     >>> COLORS["blue"]
     '#0072B2'
+
+In a notebook, `use_course_style()` also makes each figure's PNG sharp enough to be enlarged on a slide
+(drawn at twice the resolution it is shown at) and records in it the height of its smallest text, which
+the deck check (tools/check_slides.py) turns into pixels as shown on the slide.
 """
 from __future__ import annotations
+
+import io
+import struct
+import zlib
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 from cycler import cycler
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 # Okabe & Ito (2008), a palette that stays distinct for the common kinds of colour blindness.
 COLORS = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
@@ -19,12 +29,14 @@ COURSE_STYLE = {
     "figure.figsize": (8, 4.5),
     "figure.dpi": 80,
     "savefig.dpi": 80,
-    "font.size": 14,
-    "axes.titlesize": 16,
-    "axes.labelsize": 15,
-    "xtick.labelsize": 13,
-    "ytick.labelsize": 13,
-    "legend.fontsize": 13,
+    # Text sizes for a projector: the smallest, 15 pt at 80 dpi, is 16.7 px in the notebook and on a slide
+    # that shows the figure at its own size or larger (tools/check_slides.py asks for 16 px).
+    "font.size": 16,
+    "axes.titlesize": 17,
+    "axes.labelsize": 16,
+    "xtick.labelsize": 15,
+    "ytick.labelsize": 15,
+    "legend.fontsize": 15,
     "lines.linewidth": 2.5,
     "lines.markersize": 7,
     "axes.grid": True,
@@ -42,9 +54,104 @@ COURSE_STYLE = {
 }
 
 
+# A figure's PNG is drawn at SHARPNESS times the resolution it is shown at, so a slide can enlarge it.
+SHARPNESS = 2
+# The PNG text chunk that records the smallest text of a figure, in pixels of the PNG as stored.
+SMALLEST_TEXT_KEY = "course:smallest-text-px"
+
+
 def use_course_style() -> None:
-    """Make every following matplotlib figure use the course style (call once per notebook)."""
+    """Make every following matplotlib figure use the course style (call once per notebook).
+
+    Inside IPython (a notebook) each figure is then shown through `figure_png`: a sharp PNG that records
+    the size of its smallest text."""
     mpl.rcParams.update(COURSE_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing is displayed inline
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    plt.switch_backend(mpl.get_backend())   # the inline backend registers its formatters now, not later over ours
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+
+
+def smallest_text_points(fig: Figure) -> float | None:
+    """The font size (points) of the smallest text drawn in ``fig``: tick labels, legend, titles, notes.
+
+    Call it after the figure was drawn (tick labels get their text when drawn).
+
+    >>> fig, ax = plt.subplots(); _ = ax.set_title("t", fontsize=20); _ = ax.text(0, 0, "note", fontsize=9)
+    >>> fig.canvas.draw(); smallest_text_points(fig)
+    9.0
+    >>> plt.close(fig)
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}; e.g. fig, ax = plt.subplots()")
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.figure is not None and _drawn(t)]
+    return float(min(sizes)) if sizes else None
+
+
+def _drawn(text: Text) -> bool:
+    """Whether a text is inside the figure (a tick label of a tick outside the axes' limits is not drawn)."""
+    axes = text.axes
+    if axes is None or text not in axes.get_xticklabels(which="both") + axes.get_yticklabels(which="both"):
+        return True
+    return bool(text.get_window_extent().width)
+
+
+def figure_png(fig: Figure) -> tuple[bytes, dict] | None:
+    """``fig`` as the notebook shows it: a PNG drawn at SHARPNESS times the shown resolution, cropped to its
+    contents, with the shown width and height, and the smallest text's height in PNG pixels recorded.
+
+    >>> use_course_style(); fig, ax = plt.subplots(figsize=(4, 3)); _ = ax.plot([0, 1])
+    >>> png, shown = figure_png(fig)        # tick labels 15 pt at 80 dpi, drawn twice as sharp: 33.3 px
+    >>> png_size(png), shown, smallest_text_px(png)
+    ((620, 450), {'width': 310, 'height': 225}, 33.33)
+    >>> plt.close(fig)
+    """
+    if not fig.axes and not fig.lines and not fig.texts and not fig.images:
+        return None   # like the inline backend: an empty figure is not shown
+    dpi = mpl.rcParams["figure.dpi"]
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi * SHARPNESS, bbox_inches="tight",
+                facecolor=fig.get_facecolor(), edgecolor=fig.get_edgecolor())
+    png = buffer.getvalue()
+    points = smallest_text_points(fig)
+    if points is not None:
+        png = _with_text_chunk(png, SMALLEST_TEXT_KEY, f"{points * dpi * SHARPNESS / 72:.2f}")
+    width, height = png_size(png)
+    return png, {"width": round(width / SHARPNESS), "height": round(height / SHARPNESS)}
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels of a PNG image (from its header)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("png must be the bytes of a PNG image (they start with b'\\x89PNG')")
+    return struct.unpack(">II", png[16:24])
+
+
+def smallest_text_px(png: bytes) -> float | None:
+    """The smallest text's height in pixels of ``png``, as `figure_png` recorded it (None: not recorded)."""
+    pos = 8
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, value = png[pos + 8:pos + 8 + length].partition(b"\0")
+            if key.decode("latin-1") == SMALLEST_TEXT_KEY:
+                return float(value)
+        pos += 12 + length
+    return None
+
+
+def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
+    """``png`` with a tEXt chunk ``key``=``value`` before its end (PNG specification, section 11.3.4.3)."""
+    data = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    end = png.rindex(b"IEND") - 4
+    return png[:end] + chunk + png[end:]
 
 
 def mark_epochs(ax: plt.Axes, boundaries: list[float], label: str | None = "epoch boundary") -> None:

@@ -82,12 +82,12 @@ class Throughput:
             ax.set_yscale("log")
             ax.set_xlabel("batch size B (log₂ scale)")
             ax.set_ylabel(label)
-            ax.set_title(title, fontsize=14)
+            ax.set_title(title)
             for k, o in enumerate(self.out_of_memory):
                 if o:
                     ax.axvline(self.batch_sizes[k], color=COLORS["vermillion"], linestyle="--",
                                label=f"B = {self.batch_sizes[k]}: out of memory")
-                    ax.legend(fontsize=11)
+                    ax.legend()
         fig.suptitle(f"Speed and memory against batch size on {self.device}", y=1.02)
         return fig
 

@@ -325,7 +325,7 @@ def test_the_plot_lines_are_the_two_formulas_over_the_batch_sizes_below_n():
     assert list(points.get_xdata()) == [1, 4] and list(points.get_ydata()) == [7.5, 1.6]
     assert [t.get_text() for t in ax.texts] == ["B = N = 16: measured 1.2e-04, predicted 0\n"
                                                 "(0 cannot be drawn on a log axis)"]
-    assert ax.texts[0].get_position() == (0.02, 0.04) and ax.texts[0].get_fontsize() == 11
+    assert ax.texts[0].get_position() == (0.02, 0.04) and ax.texts[0].get_fontsize() == COURSE_STYLE["font.size"]
     assert ax.texts[0].get_transform() is ax.transAxes
     assert ax.get_xlabel() == "batch size B (log scale)" and ax.get_ylabel() == "E |g_B − G|²  (log scale)"
     assert ax.get_title() == "Mini-batch gradient noise, N = 16"

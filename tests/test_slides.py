@@ -430,6 +430,63 @@ def test_projector_sizes_are_measured(tmp_path, chromium_driver):
     assert large["smallest"]["code"] >= check_slides.MIN_CODE_PX and not large["small"], large["smallest"]
 
 
+def figure_cell(fontsize: float | None = None, record: bool = True):
+    """A code cell whose output is a course-style figure (drawn here, not by a kernel), tagged
+    slide-hide-input; ``fontsize``: a note in it at that size; ``record=False``: a plain PNG without the
+    record of its smallest text."""
+    import base64
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course_utils import plots
+
+    plots.use_course_style()
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    if fontsize:
+        ax.text(1, 1.5, "note", fontsize=fontsize)
+    if record:
+        png, shown = plots.figure_png(fig)
+    else:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        png, shown = buffer.getvalue(), {}
+    plt.close(fig)
+    output = nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode("ascii"),
+                                                          "text/plain": "<Figure>"},
+                                    metadata={"image/png": shown} if shown else {})
+    cell = nbformat.v4.new_code_cell("plot()", outputs=[output], execution_count=1)
+    cell.metadata.tags = [build_slides.HIDE_INPUT]
+    return cell
+
+
+@pytest.mark.browser
+def test_figure_text_is_measured_as_shown_and_a_figure_slide_is_filled(tmp_path, chromium_driver):
+    """A figure alone grows to fill its slide; its smallest text is measured as shown; a small note in a
+    figure, or a figure that records no size, is named by the projector check."""
+    nb = nbformat.v4.new_notebook(metadata={"slides": {"projector": True}})
+    nb.cells = [markdown_cell("## Alone", "slide"), figure_cell(),
+                markdown_cell("## Under text\n\n" + "\n".join(f"- line {k}" for k in range(6)), "slide"),
+                figure_cell(),
+                markdown_cell("## A small note", "slide"), figure_cell(fontsize=7),
+                markdown_cell("## Not recorded", "slide"), figure_cell(record=False)]
+    nbformat.write(nb, tmp_path / "figures.ipynb")
+    [deck] = build_slides.build(tmp_path / "slides", [tmp_path / "figures.ipynb"])
+    report = check_slides.check_deck(chromium_driver, deck, 1280, 720)
+    alone, under, note, plain = report["measured"]
+    smallest = 15 * 80 / 72   # the course style's smallest text (15 pt tick labels at 80 dpi) at scale 1
+    assert alone["figure_scales"][0] > 1.2, "a figure alone fills its slide"
+    assert alone["figure_text_px"][0] == pytest.approx(smallest * alone["figure_scales"][0], rel=0.02)
+    assert 1 <= under["figure_scales"][0] < alone["figure_scales"][0], "a figure under text grows less"
+    assert under["figure_text_px"][0] >= check_slides.MIN_FIGURE_TEXT_PX and not check_slides.too_small(under)
+    assert note["figure_text_px"][0] < check_slides.MIN_FIGURE_TEXT_PX
+    assert check_slides.too_small(note) == [f"figure 1: text {note['figure_text_px'][0]:g} px"]
+    assert plain["figure_text_px"] == [None] and "not recorded" in check_slides.too_small(plain)[0]
+    assert {(m["h"], m["v"]) for m in report["small"]} == {(2, 0), (3, 0)}
+
+
 @pytest.mark.parametrize("module", [build_slides, check_slides, make_cjk_font, make_answers],
                          ids=lambda m: m.__name__)
 def test_tool_docstring_examples(module):

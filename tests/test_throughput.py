@@ -162,7 +162,9 @@ def test_table_prints_milliseconds_samples_per_second_and_mebibytes():
 
 
 def test_plot_draws_the_three_measurements_on_log2_axes_and_marks_out_of_memory():
-    fig = measured().plot()
+    from course_utils.plots import COURSE_STYLE
+    with plt.rc_context(COURSE_STYLE):   # titles and legends at the course's sizes, none set smaller
+        fig = measured().plot()
     try:
         assert tuple(fig.get_size_inches()) == (15, 4.5)
         assert [ax.get_subplotspec().get_geometry() for ax in fig.axes] == [(1, 3, k, k) for k in range(3)]  # a row
@@ -172,7 +174,7 @@ def test_plot_draws_the_three_measurements_on_log2_axes_and_marks_out_of_memory(
         ylabels = ["seconds (log scale)", "samples per second (log scale)", "MiB (log scale)"]
         values = [[0.002, 0.0025], [500.0, 1600.0], [1.0, 1.5]]   # memory in MiB
         for ax, title, ylabel, ys in zip(fig.axes, titles, ylabels, values):
-            assert ax.get_title() == title and ax.title.get_fontsize() == 14
+            assert ax.get_title() == title and ax.title.get_fontsize() == COURSE_STYLE["axes.titlesize"]
             assert ax.get_ylabel() == ylabel and ax.get_xlabel() == "batch size B (log₂ scale)"
             assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
             assert ax.get_yscale() == "log" and ax.yaxis.get_transform().base == 10
@@ -184,7 +186,7 @@ def test_plot_draws_the_three_measurements_on_log2_axes_and_marks_out_of_memory(
             assert to_hex(oom.get_color()) == COLORS["vermillion"].lower()
             legend = ax.get_legend()
             assert [t.get_text() for t in legend.get_texts()] == ["B = 16: out of memory"]
-            assert legend.get_texts()[0].get_fontsize() == 11
+            assert legend.get_texts()[0].get_fontsize() == COURSE_STYLE["legend.fontsize"]
     finally:
         plt.close(fig)
 

@@ -187,12 +187,52 @@ Reveal.initialize({
     height: {{ resources.reveal.height | default('720', true) }},
     plugins: [RevealNotes]
 });
+@FIT_FIGURES@
 </script>
 </html>
 {%- endblock footer -%}
 """
 
-TEMPLATE = TEMPLATE.replace("@FONT_CSS@", FONT_CSS).replace("@MARGIN@", str(MARGIN))
+# A figure fills its slide: the figures of the slide being shown grow together, up to the resolution they
+# were drawn at (course_utils.plots draws them SHARPNESS times as sharp as the notebook shows them) and
+# the slide's width, for as long as the slide still fits the canvas (a bisection on the scale; reveal.js
+# then centres the slide again). The notebook shows them at their own size.
+FIT_FIGURES = """
+function courseFitFigures(slide) {
+    if (!slide || slide.dataset.figuresFitted) return;
+    var imgs = Array.prototype.filter.call(slide.querySelectorAll('.jp-OutputArea-output img'),
+                                           function (img) { return !img.closest('aside.notes'); });
+    if (!imgs.length || imgs.some(function (img) { return !img.complete || !img.naturalWidth; })) return;
+    slide.dataset.figuresFitted = '1';
+    var height = Reveal.getConfig().height;
+    var shown = imgs.map(function (img) { return parseFloat(img.getAttribute('width')) || img.naturalWidth; });
+    function grow(k) {
+        imgs.forEach(function (img, i) {
+            img.style.width = Math.min(shown[i] * k, img.naturalWidth) + 'px';
+            img.style.height = 'auto';
+            img.style.maxWidth = '100%';
+        });
+    }
+    function fits() { return slide.scrollHeight <= height; }
+    var low = 1, high = Math.max.apply(null, imgs.map(function (img, i) { return img.naturalWidth / shown[i]; }));
+    grow(low);
+    if (!fits() || high <= 1) { Reveal.layout(); return; }
+    for (var step = 0; step < 8; step++) {
+        var mid = (low + high) / 2;
+        grow(mid);
+        if (fits()) low = mid; else high = mid;
+    }
+    grow(low);
+    Reveal.layout();
+}
+function courseFitCurrent() { courseFitFigures(Reveal.getCurrentSlide()); }
+Reveal.on('ready', courseFitCurrent);
+Reveal.on('slidechanged', courseFitCurrent);
+window.addEventListener('load', courseFitCurrent);
+"""
+
+TEMPLATE = (TEMPLATE.replace("@FONT_CSS@", FONT_CSS).replace("@MARGIN@", str(MARGIN))
+            .replace("@FIT_FIGURES@", FIT_FIGURES))
 
 TEX = re.compile(r"(?<![\\$])\$[^$\s][^$\n]*\$|\$\$|\\\(|\\\[|\\begin\{")
 

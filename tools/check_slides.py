@@ -22,9 +22,11 @@ measures in JavaScript, in the canvas's own pixels:
 
 * the controls (the arrows that can be clicked) and the slide number against that same ink: a slide
   whose text or picture lies under one of them by more than TOLERANCE is "covered";
-* the smallest body text and code on the slide, in canvas px (with --projector-sizes, or for a deck built
-  with projector sizes, a slide under MIN_BODY_PX / MIN_CODE_PX fails), and how much of its stored width
-  each figure gets;
+* the smallest body text and code on the slide, in canvas px, and the smallest text of each figure as
+  shown: the height the figure recorded in its PNG (course_utils.plots.figure_png) times the canvas px
+  the slide gives each of its pixels (with --projector-sizes, or for a deck built with projector sizes, a
+  slide under MIN_BODY_PX / MIN_CODE_PX / MIN_FIGURE_TEXT_PX, or with a figure that records no size, fails);
+  and how much of the width the notebook shows it at each figure gets;
 
 and, without a browser, every relative link and source of the deck (`dead_links`): a link that leaves the
 deck's folder, names a file that is not there or an `#id` the page lacks is dead. Fonts are waited for
@@ -43,6 +45,7 @@ Selenium (in the course's environment).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import html
 import os
@@ -54,6 +57,9 @@ import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from course_utils import plots  # noqa: E402  (the PNG record of a figure's smallest text)
+
 DECKS = ROOT / "build" / "slides"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 DRIVER_CANDIDATES = ("/usr/bin/chromedriver",)
@@ -167,10 +173,17 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
         var rects = range.getClientRects();
         for (var k = 0; k < rects.length; k++) ink(rects[k], node.parentElement);
     }
-    // Figures as shown: how much of its stored width a picture gets (1 = drawn at its own size).
-    var figures = [];
+    // Figures as shown: how much of the width the notebook shows it at a picture gets (1 = the notebook's
+    // size), and canvas px per pixel of the stored image with the image itself (its smallest text is
+    // recorded in it: course_utils.plots.figure_png).
+    var figures = [], pictures = [];
     slide.querySelectorAll('img').forEach(function (el) {
-        if (!skipped(el) && el.naturalWidth) figures.push(Math.round(1000 * el.getBoundingClientRect().width / scale / el.naturalWidth) / 1000);
+        if (skipped(el) || !el.naturalWidth) return;
+        var width = el.getBoundingClientRect().width / scale;
+        var stored = parseFloat(el.getAttribute('width')) || el.naturalWidth;
+        figures.push(Math.round(1000 * width / stored) / 1000);
+        pictures.push({px_per_pixel: width / el.naturalWidth,
+                       src: el.src.indexOf('data:image/png;base64,') === 0 ? el.src : ''});
     });
     slide.querySelectorAll('img, svg, canvas, video, iframe, input, select, textarea, button').forEach(function (el) {
         if (!skipped(el) && !(el.parentElement && el.parentElement.closest('svg'))) ink(el.getBoundingClientRect(), el);
@@ -194,7 +207,7 @@ requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeo
         covered: overlays.filter(function (o) { return o.px > tol; }).map(function (o) {
             return {control: describe(o.el), px: Math.round(o.px * 10) / 10, over: o.what}; }),
         hidden_fragments: hidden.length,
-        text_px: sizes, figure_scales: figures,
+        text_px: sizes, figure_scales: figures, pictures: pictures,
         first_line: lines.length ? lines[0].slice(0, 100) : '',
         notes: !!(notes && notes.textContent.trim())
     });
@@ -307,13 +320,32 @@ def measure(driver, h: int, v: int) -> dict:
     result["overflows"] = result["overflow_px"] > TOLERANCE
     result["where"] = ", ".join(f"{side} {px:.0f} px" for side, px in result["overflow"].items() if px > TOLERANCE)
     result["overlaps"] = bool(result["covered"])
+    result["figure_text_px"] = [figure_text_px(p["src"], p["px_per_pixel"]) for p in result.pop("pictures")]
     return result
+
+
+def figure_text_px(src: str, px_per_pixel: float) -> float | None:
+    """The height in canvas px of a figure's smallest text as the slide shows it: the height recorded in the
+    PNG (pixels of the stored image, by course_utils.plots.figure_png) times canvas px per stored pixel;
+    None for a picture that records none (not drawn by the course's figure style)."""
+    if not src.startswith("data:image/png;base64,"):
+        return None
+    key = src[-64:] + str(len(src))
+    if key not in _SMALLEST:
+        _SMALLEST[key] = plots.smallest_text_px(base64.b64decode(src.split(",", 1)[1]))
+    stored = _SMALLEST[key]
+    return None if stored is None else round(stored * px_per_pixel, 1)
+
+
+_SMALLEST: dict[str, float | None] = {}
 
 
 # Projector sizes (STYLE.md, issue 20) on the 1280x720 canvas: body text and code at least this large, in
 # canvas px. Checked with --projector-sizes, and in the suite for the decks in tests/test_slides.py's
 # PROJECTOR_DECKS; `too_small` lists a slide's offences.
 MIN_BODY_PX, MIN_CODE_PX = 28.0, 22.0
+# A figure's smallest text (tick labels, legend, notes) as shown on the slide, in canvas px.
+MIN_FIGURE_TEXT_PX = 16.0
 
 
 def too_small(result: dict) -> list[str]:
@@ -327,6 +359,12 @@ def too_small(result: dict) -> list[str]:
         px = result["text_px"].get(kind)
         if px is not None and px < least - 0.01:
             out.append(f'{kind} {px:g} px ("{result["text_px"][kind + "_text"]}")')
+    for k, px in enumerate(result.get("figure_text_px", []), 1):
+        if px is None:
+            out.append(f"figure {k}: its smallest text is not recorded (a figure not drawn with "
+                       "cu.use_course_style(): run the notebook again)")
+        elif px < MIN_FIGURE_TEXT_PX - 0.05:
+            out.append(f"figure {k}: text {px:g} px")
     return out
 
 
@@ -353,7 +391,9 @@ def check_deck(driver, deck: Path, width: int, height: int, screenshots: Path | 
             "small": [m for m in measured if too_small(m)],
             "smallest": {kind: min((m["text_px"][kind] for m in measured if m["text_px"][kind] is not None),
                                default=None) for kind in ("body", "code")},
-            "figure_scale": min((f for m in measured for f in m["figure_scales"]), default=None)}
+            "figure_scale": min((f for m in measured for f in m["figure_scales"]), default=None),
+            "figure_text": min((px for m in measured for px in m["figure_text_px"] if px is not None), default=None),
+            "figures_unrecorded": sum(px is None for m in measured for px in m["figure_text_px"])}
 
 
 def overflowing_slides(deck_path, width: int = 1280, height: int = 720, driver=None) -> list[dict]:
@@ -376,7 +416,9 @@ def print_report(report: dict) -> None:
     print(f"{report['deck']} at {report['size']}: {slides} slides, {len(bad)} overflow, "
           f"{len(report['covered'])} under a control or the slide number, smallest text "
           f"{least['body'] or 0:g} px body, {least['code'] or 0:g} px code, smallest figure scale "
-          f"{scale if scale is not None else '-'}, "
+          f"{scale if scale is not None else '-'}, smallest figure text "
+          f"{report['figure_text'] if report['figure_text'] is not None else '-'} px"
+          f"{' (' + str(report['figures_unrecorded']) + ' not recorded)' if report['figures_unrecorded'] else ''}, "
           f"{report['notes']} with speaker notes")
     for m in bad:
         print(f"  slide {m['h']}/{m['v']}: +{m['overflow_px']:.0f} px ({m['where']}; {m['worst']}) "
@@ -405,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="always exit 0")
     parser.add_argument("--screenshots", type=Path, help="save a screenshot of every overflowing slide here")
     parser.add_argument("--projector-sizes", action="store_true",
-                        help=f"also fail on body text under {MIN_BODY_PX:g} px or code under {MIN_CODE_PX:g} px "
+                        help=f"also fail on body text under {MIN_BODY_PX:g} px, code under {MIN_CODE_PX:g} px or "
+                             f"figure text under {MIN_FIGURE_TEXT_PX:g} px "
                              "(canvas px, measured at the first --size)")
     args = parser.parse_args(argv)
 

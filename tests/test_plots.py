@@ -1,0 +1,99 @@
+"""The course's figure style: projector-sized text, and PNGs that record their smallest text."""
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from course_utils import plots  # noqa: E402
+
+
+@pytest.fixture
+def course_style():
+    with plt.rc_context():
+        plots.use_course_style()
+        yield
+    plt.close("all")
+
+
+def test_the_smallest_text_of_the_style_is_16_px_at_the_notebooks_size():
+    sizes = [plots.COURSE_STYLE[k] for k in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize",
+                                             "ytick.labelsize", "legend.fontsize")]
+    assert min(sizes) * plots.COURSE_STYLE["figure.dpi"] / 72 >= 16
+
+
+def test_smallest_text_ignores_empty_and_hidden_text(course_style):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    ax.set_title("big", fontsize=30)
+    ax.text(0, 0, "", fontsize=5)                      # empty: draws nothing
+    ax.text(0, 0, "hidden", fontsize=6).set_visible(False)
+    fig.canvas.draw()
+    assert plots.smallest_text_points(fig) == plots.COURSE_STYLE["xtick.labelsize"]
+    ax.legend(["a line"], fontsize=9)
+    fig.canvas.draw()
+    assert plots.smallest_text_points(fig) == 9
+
+
+def test_tick_labels_outside_the_axes_limits_do_not_count(course_style):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    ax.tick_params(axis="x", labelsize=4)
+    ax.set_xticks([0, 1, 50], ["0", "1", "far"])       # 50 lies outside the limits set next
+    ax.set_xlim(0, 1)
+    ax.tick_params(axis="x", labelsize=20)
+    fig.canvas.draw()
+    assert plots.smallest_text_points(fig) == plots.COURSE_STYLE["ytick.labelsize"]
+
+
+def test_figure_png_is_twice_as_sharp_as_shown_and_records_its_smallest_text(course_style):
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1])
+    ax.text(0.5, 0.5, "note", fontsize=10)
+    png, shown = plots.figure_png(fig)
+    width, height = plots.png_size(png)
+    assert (round(width / plots.SHARPNESS), round(height / plots.SHARPNESS)) == (shown["width"], shown["height"])
+    assert plots.smallest_text_px(png) == round(10 * 80 * plots.SHARPNESS / 72, 2)
+    assert png.endswith(b"IEND\xaeB`\x82"), "the chunk goes before the end chunk"
+    from PIL import Image
+    image = Image.open(io.BytesIO(png))
+    image.load()                                        # a PNG that another reader accepts (CRCs right)
+    assert image.size == (width, height)
+    assert image.text[plots.SMALLEST_TEXT_KEY] == f"{10 * 80 * plots.SHARPNESS / 72:.2f}"
+
+
+def test_an_empty_figure_is_not_shown_and_a_plain_png_records_nothing(course_style):
+    assert plots.figure_png(plt.figure()) is None
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert plots.smallest_text_px(buffer.getvalue()) is None
+
+
+def test_bad_inputs_name_the_argument():
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure, got str"):
+        plots.smallest_text_points("figure")
+    with pytest.raises(ValueError, match="png must be the bytes of a PNG image"):
+        plots.png_size(b"GIF89a" + bytes(30))
+
+
+def test_in_ipython_the_course_style_shows_figures_through_figure_png():
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    try:
+        with plt.rc_context():
+            plots.use_course_style()
+            formatter = shell.display_formatter.formatters["image/png"]
+            assert formatter.lookup_by_type(Figure) is plots.figure_png
+            fig, ax = plt.subplots()
+            ax.plot([0, 1])
+            data, metadata = shell.display_formatter.format(fig)
+            assert "image/png" in data and metadata["image/png"]["width"] > 0
+            assert plots.smallest_text_px(data["image/png"]) == round(15 * 80 * plots.SHARPNESS / 72, 2)
+    finally:
+        plt.close("all")
+        InteractiveShell.clear_instance()
