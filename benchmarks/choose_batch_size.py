@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Brute force against `cu.choose_batch_size`: is the recommended batch size close to the fastest one?
 
-    python benchmarks/choose_batch_size.py                    # both datasets, CPU, 1 thread (an hour or more)
+    python benchmarks/choose_batch_size.py                    # both datasets, CPU, 1 thread (about 20 minutes)
     python benchmarks/choose_batch_size.py --quick            # B = 8, 32, 128, ... and around the recommendation
     python benchmarks/choose_batch_size.py --datasets mnist1d --out a.json   # one dataset (then --merge a.json b.json)
     python benchmarks/choose_batch_size.py --retime --rounds 5              # time every B again, keep the least

@@ -393,6 +393,18 @@ def test_slide_text_replaces_a_cell_on_the_deck_only(tmp_path):
     assert "The point, short." in html and "A LONG PARAGRAPH" not in html
 
 
+def test_slide_figure_next_puts_the_figures_on_the_next_sub_slide(tmp_path):
+    figure = figure_cell()
+    figure.source = "print('TABLE_HERE'); plot()"
+    figure.outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text="TABLE_HERE\n"))
+    figure.metadata.tags = [build_slides.FIGURE_NEXT]
+    html = build_deck(tmp_path, "figure_next", [markdown_cell("# Title", "slide"), figure])
+    slides = re.findall(r"<section\b[^>]*>(?:(?!<section).)*?</section>", html, re.S)
+    [table] = [k for k, text in enumerate(slides) if "TABLE_HERE" in text]
+    [picture] = [k for k, text in enumerate(slides) if "data:image/png" in text]
+    assert picture == table + 1 and "data:image/png" not in slides[table], [s[:80] for s in slides]
+
+
 def test_slide_code_shows_the_short_code_on_the_deck_only(tmp_path):
     cell = code_cell("set_up_the_plot()\nLESSON_LINE = 1", "1\n", slide_type="slide")
     cell.metadata.slide_code = "LESSON_LINE = 1   # plotting set-up: see the notebook"

@@ -25,6 +25,8 @@ property inspector, "Cell Tags") only change how the cell is shown in a deck:
                         property inspector, metadata.slideshow.slide_type = "skip", which is honoured too)
     slide-output-next   the code on one sub-slide, its outputs on the next: for a cell whose code and
                         printout do not fit one slide together
+    slide-figure-next   the cell's figures on the next sub-slide, after its code and printout: for a
+                        printout and a figure too tall together
 
 Markdown cells of slide type "Notes" become speaker notes (reveal.js `aside.notes`, the `s` key); so do
 the notes that tools/reading_flow.py moved out of the reader's way into a cell's `metadata.slide_notes`
@@ -76,8 +78,8 @@ REVEAL = ROOT / "tools" / "reveal.js"  # reveal.js 4.0.2 (nbconvert's default ve
 
 # Cell tags that change how a cell is shown on the slides (see the docstring above).
 HIDE_INPUT, HIDE_OUTPUT, SKIP = "slide-hide-input", "slide-hide-output", "slide-skip"
-OUTPUT_NEXT = "slide-output-next"
-SLIDE_TAGS = (HIDE_INPUT, HIDE_OUTPUT, SKIP, OUTPUT_NEXT)
+OUTPUT_NEXT, FIGURE_NEXT = "slide-output-next", "slide-figure-next"
+SLIDE_TAGS = (HIDE_INPUT, HIDE_OUTPUT, SKIP, OUTPUT_NEXT, FIGURE_NEXT)
 
 # Fonts: whatever the lecture laptop has, Latin first, then a CJK font so that the Chinese terms render
 # instead of empty boxes: first the font that ships with the decks (tools/fonts/, a subset of Noto Sans CJK
@@ -143,6 +145,8 @@ html body .reveal .jp-RenderedHTMLCommon h3 {{ font-size: 34px; }}
 html body .reveal pre, html body .reveal code, html body .reveal .jp-RenderedText pre,
 html body .reveal .highlight pre, html body .reveal .jp-CodeMirrorEditor {{ font-size: 22px; line-height: 1.3; }}
 html body .reveal .jp-RenderedHTMLCommon code {{ font-size: 0.85em; }}
+/* A printout wider than the slide wraps between words, not inside them (JupyterLab breaks anywhere). */
+html body .reveal .jp-OutputArea-output pre {{ word-break: normal; overflow-wrap: anywhere; }}
 </style>"""
 # A markdown cell's short slide version: `metadata.slide_text` (markdown) replaces the cell's text on the
 # deck; the notebook keeps its full text. A code cell's `metadata.slide_code` is the code its slide shows.
@@ -284,7 +288,8 @@ class SlideTagPreprocessor(TagRemovePreprocessor):
 
 def output_next(cell) -> list:
     """A code cell tagged `slide-output-next` as two cells: its code without outputs, then its outputs
-    without code on the next sub-slide; any other cell as it is.
+    without code on the next sub-slide; tagged `slide-figure-next`: its code and text outputs, then its
+    figures on the next sub-slide; any other cell as it is.
 
     >>> cell = nbformat.v4.new_code_cell("print(1)", metadata={"tags": [OUTPUT_NEXT]},
     ...                                  outputs=[nbformat.v4.new_output("stream", text="1\\n")])
@@ -293,14 +298,25 @@ def output_next(cell) -> list:
     ([], ['slide-hide-input'], 'subslide', '1\\n')
     """
     tags = cell.get("metadata", {}).get("tags", [])
-    if cell.cell_type != "code" or OUTPUT_NEXT not in tags or not cell.outputs:
+    if cell.cell_type != "code" or not cell.outputs or not {OUTPUT_NEXT, FIGURE_NEXT} & set(tags):
         return [cell]
-    code = copy.deepcopy(cell)
-    code.outputs = []
-    out = copy.deepcopy(cell)
-    out.id = f"{cell.get('id', 'cell')}-out"[:64]
-    out.metadata = nbformat.NotebookNode({"tags": [HIDE_INPUT], "slideshow": {"slide_type": "subslide"}})
-    return [code, out]
+    first = copy.deepcopy(cell)
+    nxt = copy.deepcopy(cell)
+    nxt.id = f"{cell.get('id', 'cell')}-next"[:64]
+    nxt.metadata = nbformat.NotebookNode({"tags": [HIDE_INPUT], "slideshow": {"slide_type": "subslide"}})
+    if OUTPUT_NEXT in tags:
+        first.outputs = []
+    else:   # FIGURE_NEXT: the images move on, the text stays
+        first.outputs = [o for o in cell.outputs if not is_figure(o)]
+        nxt.outputs = [o for o in cell.outputs if is_figure(o)]
+        if not nxt.outputs:
+            return [cell]
+    return [first, nxt]
+
+
+def is_figure(output) -> bool:
+    """Whether a cell output is a picture (a PNG, JPEG or SVG)."""
+    return any(kind in output.get("data", {}) for kind in ("image/png", "image/jpeg", "image/svg+xml"))
 
 
 QUIZ_CALL = re.compile(r"""show_quiz\(\s*["']quizzes/([^"']+)\.json["']""")
