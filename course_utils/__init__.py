@@ -18,7 +18,7 @@ from .history import History
 from .measuring import median_seconds, synchronize
 from .memory import activation_bytes, saved_bytes
 from .noisy_quadratic import NQMBest, nqm_best_steps, nqm_curvatures, nqm_loss, nqm_lr_grid, nqm_steps_to_target
-from .plots import COLORS, mark_epochs, use_course_style
+from .plots import COLORS, as_picture, mark_epochs, use_course_style
 from .quiz import load_quiz, show_quiz
 from .schedules import lr_schedule, scaled_lr
 from .seeding import seed_everything
@@ -35,7 +35,7 @@ use_cpu_threads()
 
 __all__ = ["Batches", "BatchSizeChoice", "BatchTooLargeError", "COLORS", "CheckpointError", "Comparison", "DataFileError", "Dataset",
            "GradientNoise", "History", "Split", "StepsFit", "StepsToTarget", "Throughput", "Tuning", "tune_lr", "activation_bytes",
-           "choose_batch_size", "compare", "fit_steps", "mean_and_spread",
+           "as_picture", "choose_batch_size", "compare", "fit_steps", "mean_and_spread",
            "gradient_noise", "noise_scale", "per_sample_grads", "saved_bytes", "steps_to_target", "throughput", "batch_size_choices", "batch_size_slider", "describe_device", "evaluate",
            "iterations_per_epoch", "load_dataset", "load_or_run", "load_quiz", "lr_schedule", "lr_slider", "mark_epochs",
            "median_seconds", "pick_device", "safe", "scaled_lr", "seed_everything", "sharpness", "show_quiz",

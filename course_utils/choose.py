@@ -113,7 +113,7 @@ class BatchSizeChoice:
     def plot(self) -> plt.Figure:
         """Two panels against B (log₂ axis): samples per second with the knee, and the predicted time to a target
         relative to the best, with B_simple and the recommendation marked. Returns the figure."""
-        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
         sizes = self.speed.batch_sizes
         left.plot(sizes, self.speed.samples_per_second, "o-", color=COLORS["blue"])
         left.axvline(self.knee, color=COLORS["black"], linestyle=":",
@@ -134,8 +134,7 @@ class BatchSizeChoice:
         for ax in (left, right):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("batch size B (log₂ scale)")
-            ax.legend()
-        fig.tight_layout()
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22))   # below the panel: off the marked lines
         return fig
 
 

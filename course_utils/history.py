@@ -215,7 +215,7 @@ class History:
         mark_epochs(ax, boundaries)
         ax.set_xlabel(label)
         ax.set_ylabel("loss")
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))   # beside the axes: it never hides the curves
         return ax
 
     def __repr__(self) -> str:

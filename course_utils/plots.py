@@ -122,8 +122,66 @@ def figure_png(fig: Figure) -> tuple[bytes, dict] | None:
     points = smallest_text_points(fig)
     if points is not None:
         png = _with_text_chunk(png, SMALLEST_TEXT_KEY, f"{points * dpi * SHARPNESS / 72:.2f}")
+    covered = legend_covers(fig)
+    if covered:
+        png = _with_text_chunk(png, LEGEND_COVERS_KEY, str(covered))
     width, height = png_size(png)
     return png, {"width": round(width / SHARPNESS), "height": round(height / SHARPNESS)}
+
+
+def as_picture(fig: Figure):
+    """``fig`` as a picture to show later, e.g. one per slider value drawn in advance so that moving the
+    slider only swaps pictures: the PNG of `figure_png` (sharp, its smallest text recorded) at the size the
+    notebook shows figures. The figure is closed.
+
+    >>> fig, ax = plt.subplots(); _ = ax.plot([0, 1])
+    >>> picture = as_picture(fig)
+    >>> picture.width > 0, smallest_text_px(picture.data) is not None, plt.fignum_exists(fig.number)
+    (True, True, False)
+    """
+    from IPython.display import Image
+
+    shown = figure_png(fig)
+    plt.close(fig)
+    if shown is None:
+        raise ValueError("fig is empty: draw something on it before making it a picture")
+    png, size = shown
+    return Image(data=png, format="png", width=size["width"], height=size["height"])
+
+
+def sharp_dpi() -> float:
+    """The resolution to draw a figure at when you render it yourself (`canvas_picture`): SHARPNESS times
+    the course style's figure.dpi."""
+    return mpl.rcParams["figure.dpi"] * SHARPNESS
+
+
+def canvas_picture(fig: Figure):
+    """What ``fig``'s Agg canvas holds now as a picture, e.g. after a slider step redrew only the parts that
+    move (blitting), with its smallest text recorded and shown at the notebook's size. Draw the figure at
+    `sharp_dpi()` so that it stays sharp when a slide enlarges it.
+
+    >>> from matplotlib.backends.backend_agg import FigureCanvasAgg
+    >>> fig, ax = plt.subplots(figsize=(4, 3), dpi=sharp_dpi()); _ = ax.plot([0, 1]); plt.close(fig)
+    >>> _ = FigureCanvasAgg(fig); fig.canvas.draw()
+    >>> picture = canvas_picture(fig)
+    >>> picture.width, png_size(picture.data)[0], smallest_text_px(picture.data)     # 15 pt at 160 dpi
+    (320, 640, 33.33)
+    """
+    import numpy as np
+    from IPython.display import Image
+    from PIL import Image as PILImage
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}; e.g. fig, ax = plt.subplots()")
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, format="png", compress_level=1)   # fast: a slider waits for it
+    png = buffer.getvalue()
+    points = smallest_text_points(fig)
+    if points is not None:
+        png = _with_text_chunk(png, SMALLEST_TEXT_KEY, f"{points * fig.dpi / 72:.2f}")
+    scale = fig.dpi / mpl.rcParams["figure.dpi"]
+    return Image(data=png, format="png", width=round(pixels.shape[1] / scale), height=round(pixels.shape[0] / scale))
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -144,6 +202,54 @@ def smallest_text_px(png: bytes) -> float | None:
                 return float(value)
         pos += 12 + length
     return None
+
+
+def legend_covers(fig: Figure) -> int:
+    """How many plotted points (line vertices, scatter markers) of ``fig`` lie under one of its legends, as
+    last drawn: a larger legend font can hide the data it explains. 0 is what a figure should have.
+
+    >>> fig, ax = plt.subplots(); _ = ax.plot(range(10), label="a line"); _ = ax.legend(loc="upper left")
+    >>> fig.canvas.draw(); legend_covers(fig)
+    0
+    >>> _ = ax.plot([0, 9], [8.5, 8.5], label="hidden"); _ = ax.legend(loc="upper left"); fig.canvas.draw()
+    >>> legend_covers(fig) > 0        # no vertex under the legend, but the segment between two
+    True
+    >>> plt.close(fig)
+    """
+    import numpy as np
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+
+    count = 0
+    for ax in fig.axes:
+        legends = [leg for leg in [ax.get_legend(), *[c for c in ax.get_children() if c.__class__.__name__ == "Legend"]]
+                   if leg is not None and leg.get_visible()]
+        boxes = {id(leg): leg.get_window_extent() for leg in legends}
+        if not boxes:
+            continue
+        points = []
+        for line in ax.get_lines():
+            if line.get_visible() and isinstance(line, Line2D) and len(line.get_xydata()):
+                xy = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+                if line.get_linestyle() not in ("None", "", " ") and 1 < len(xy) < 500:   # the segments too
+                    steps = np.linspace(0, 1, 12)[:, None, None]
+                    xy = (xy[:-1] + steps * (xy[1:] - xy[:-1])).reshape(-1, 2)
+                points.append(xy)
+        for coll in ax.collections:
+            if isinstance(coll, Collection) and coll.get_visible() and len(coll.get_offsets()):
+                points.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)))
+        if not points:
+            continue
+        xy = np.concatenate(points)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        for box in boxes.values():
+            inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+            count += int(inside.sum())
+    return count
+
+
+# The PNG text chunk that says how many plotted points a legend hides (absent: none).
+LEGEND_COVERS_KEY = "course:legend-covers-points"
 
 
 def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:

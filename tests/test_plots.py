@@ -97,3 +97,45 @@ def test_in_ipython_the_course_style_shows_figures_through_figure_png():
     finally:
         plt.close("all")
         InteractiveShell.clear_instance()
+
+
+def test_as_picture_is_the_sharp_png_at_the_notebooks_size_and_closes_the_figure(course_style):
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1])
+    expected_png, shown = plots.figure_png(fig)
+    picture = plots.as_picture(fig)
+    assert picture.data == expected_png and (picture.width, picture.height) == (shown["width"], shown["height"])
+    assert not plt.fignum_exists(fig.number), "the picture is kept; the figure is closed"
+    with pytest.raises(ValueError, match="fig is empty"):
+        plots.as_picture(plt.figure())
+
+
+def test_canvas_picture_shows_the_blitted_canvas_at_the_notebooks_size(course_style):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=plots.sharp_dpi())
+    assert plots.sharp_dpi() == plots.COURSE_STYLE["figure.dpi"] * plots.SHARPNESS
+    line, = ax.plot([0, 1], animated=True)
+    ax.set_title("moving title", fontsize=20)
+    plt.close(fig)
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    background = fig.canvas.copy_from_bbox(fig.bbox)
+    line.set_ydata([1, 0])
+    fig.canvas.restore_region(background)
+    ax.draw_artist(line)
+    picture = plots.canvas_picture(fig)
+    assert plots.png_size(picture.data) == (4 * plots.sharp_dpi(), 3 * plots.sharp_dpi())
+    assert (picture.width, picture.height) == (4 * 80, 3 * 80)
+    assert plots.smallest_text_px(picture.data) == round(15 * plots.sharp_dpi() / 72, 2)
+    from PIL import Image
+    pixels = Image.open(io.BytesIO(picture.data)).convert("RGB")
+    blue = tuple(int(plots.COLORS["blue"][k:k + 2], 16) for k in (1, 3, 5))
+    # the blitted line now runs from top left to bottom right: its colour is on it, not on the old diagonal
+    def blue_near(x, y):
+        px, py = ax.transData.transform((x, y))
+        px, py = int(px), int(fig.bbox.height - py)
+        return any(pixels.getpixel((px + dx, py + dy)) == blue for dx in range(-3, 4) for dy in range(-3, 4))
+    assert blue_near(0.25, 0.75) and blue_near(0.75, 0.25)
+    assert not blue_near(0.25, 0.25) and not blue_near(0.75, 0.75)
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure"):
+        plots.canvas_picture(None)

@@ -4,6 +4,7 @@ Each test fails on the version of course_utils before issue 7 ("course_utils on 
 """
 import gc
 import random
+import re
 import weakref
 
 import numpy as np
@@ -294,3 +295,85 @@ def test_timing_without_a_device_waits_for_the_current_accelerator(monkeypatch):
     waited.clear()
     cu.synchronize("cpu")
     assert waited == []
+
+
+# ---- third round: what the mutation run of train() itself left ------------------------------------------------------
+
+def test_out_of_memory_in_a_later_epoch_names_that_epochs_batch_size_and_drops_the_gradients():
+    model = ActivationsThenOutOfMemory(limit=16)
+    grow = lambda epoch: 8 * 2 ** (epoch - 1)  # noqa: E731 - 8, 16, then 32: too large at epoch 3
+    with pytest.raises(BatchTooLargeError, match=r"batch_size=32 ") as info:
+        quiet(model, toy_classification(100), epochs=3, batch_size=grow)
+    assert "batch_size=8 " not in str(info.value)
+    # epochs 1 and 2 left gradients in the model; the failed step's clean-up sets them to None, not to zeros
+    assert [p.grad for p in model.parameters()] == [None, None]
+
+
+class OutOfMemoryOnTheDevice(nn.Module):
+    """A model that does not fit on the device at all: moving it there fails."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(8, 3)
+
+    def _apply(self, fn, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_out_of_memory_before_the_first_batch_names_the_first_batch_size():
+    grow = lambda epoch: 8 * 2 ** (epoch - 1)  # noqa: E731
+    with pytest.raises(BatchTooLargeError, match=r"batch_size=8 "):
+        quiet(OutOfMemoryOnTheDevice(), toy_classification(100), epochs=3, batch_size=grow)
+
+
+def nan_at(call):
+    """Cross-entropy that becomes NaN at its ``call``-th use (a run that diverges there)."""
+    calls = {"n": 0}
+
+    def loss(output, target):
+        calls["n"] += 1
+        value = nn.functional.cross_entropy(output, target)
+        return value * float("nan") if calls["n"] == call else value
+
+    return loss
+
+
+def test_divergence_message_names_the_epoch_it_happened_in(capsys):
+    # 100 samples, B = 32: 4 iterations per epoch, so the 5th is the first of epoch 2
+    h = quiet(mlp(), toy_classification(100), epochs=3, batch_size=32, loss=nan_at(5))
+    assert h.diverged and h.iterations == 5 and h.epoch == [1, 1, 1, 1, 2]
+    assert capsys.readouterr().out.startswith("Stopped at iteration 5 (epoch 2): the loss became nan.")
+
+
+class OutOfMemoryAtCall(nn.Module):
+    """Fails like a full GPU at its ``call``-th forward pass, whatever the batch."""
+
+    def __init__(self, call):
+        super().__init__()
+        self.layer = nn.Linear(8, 3)
+        self.call, self.calls = call, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.call:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.layer(x)
+
+
+def test_out_of_memory_between_accumulated_micro_batches_sets_the_gradients_to_none():
+    # B = 32 as 2 micro-batches of 16: the first one's backward leaves gradients; the second forward fails
+    model = OutOfMemoryAtCall(2)
+    with pytest.raises(BatchTooLargeError, match=r"batch_size=32 "):
+        quiet(model, toy_classification(100), epochs=1, batch_size=32, grad_accum_steps=2)
+    assert [p.grad for p in model.parameters()] == [None, None], "freed, not kept as zeros"
+
+
+def test_a_resumed_run_s_progress_bar_counts_the_iterations_already_done(tmp_path, capsys):
+    # 100 samples, B = 32: 4 iterations per epoch; 2 epochs saved, then resumed to 4: the bar starts at 8 of 16
+    x, y = toy_classification(100)
+    path = tmp_path / "run.pt"
+    quiet(mlp(), (x, y), epochs=2, batch_size=32, checkpoint=path)
+    capsys.readouterr()
+    quiet(mlp(), (x, y), epochs=4, batch_size=32, checkpoint=path, progress=True)
+    counts = re.findall(r"(\d+)/16\b", capsys.readouterr().err)
+    assert counts and counts[0] == "8" and counts[-1] == "16", counts

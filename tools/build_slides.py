@@ -145,6 +145,8 @@ html body .reveal .jp-RenderedHTMLCommon h3 {{ font-size: 34px; }}
 html body .reveal pre, html body .reveal code, html body .reveal .jp-RenderedText pre,
 html body .reveal .highlight pre, html body .reveal .jp-CodeMirrorEditor {{ font-size: 22px; line-height: 1.3; }}
 html body .reveal .jp-RenderedHTMLCommon code {{ font-size: 0.85em; }}
+/* No "In [3]:" / "Out[3]:" column on a slide: the room does not need it, and code and figures get its width. */
+html body .reveal .jp-InputPrompt, html body .reveal .jp-OutputPrompt {{ display: none; }}
 /* A printout wider than the slide wraps between words, not inside them (JupyterLab breaks anywhere). */
 html body .reveal .jp-OutputArea-output pre {{ word-break: normal; overflow-wrap: anywhere; }}
 </style>"""
