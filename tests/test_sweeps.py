@@ -117,10 +117,19 @@ def test_generalization_tuning_point_comes_out_again(generalization):
     assert close_updates(tuning[b]["runs"][lr][k], again), (b, lr, k)
 
 
-def close_steps(stored, again, every):
+def close_steps(stored, again, every, rel=0.05):
     """Steps to a target read every ``every`` steps: another CPU may move a run by a reading or two."""
     return stored == again or (stored is not None and again is not None
-                               and abs(stored - again) <= max(2 * every, 0.05 * stored))
+                               and abs(stored - again) <= max(2 * every, rel * stored))
+
+
+# How far one seed's steps to the target move on another CPU, measured against the stored sweep under
+# ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE (seeds 10, 13, 16): none at B <= 64 (lr <= 1), but up to
+# 20 of about 110 steps at B >= 256, whose tuned lr (1.7 to 2.3) sits near the edge of stability. The page
+# reads means over 10 seeds from the stored file, the same on every CPU; this test only checks that the file
+# came from this code.
+def cross_cpu_rel(batch_size):
+    return 0.05 if batch_size <= 64 else 0.25
 
 
 def test_speed_sweep_is_complete(speed):
@@ -149,7 +158,7 @@ def test_speed_sweep_points_come_out_again(speed, k):
     j = rng.randrange(len(ns["SEEDS"]))
     lr = sweep["tuning"][str(b)]["best_lr"]
     stored, again = sweep["steps"][str(b)][j], ns["steps_needed"](b, lr, ns["SEEDS"][j])
-    assert close_steps(stored, again, ns["EVERY"]), (b, lr, ns["SEEDS"][j], stored, again)
+    assert close_steps(stored, again, ns["EVERY"], cross_cpu_rel(b)), (b, lr, ns["SEEDS"][j], stored, again)
 
 
 def test_speed_tuning_point_comes_out_again(speed):
@@ -160,7 +169,7 @@ def test_speed_tuning_point_comes_out_again(speed):
     lr = rng.choice(sorted(tuning[b]["runs"], key=float))
     k = rng.randrange(len(ns["TUNING_SEEDS"]))
     again = ns["steps_needed"](int(b), float(lr), ns["TUNING_SEEDS"][k])
-    assert close_steps(tuning[b]["runs"][lr][k], again, ns["EVERY"]), (b, lr, k)
+    assert close_steps(tuning[b]["runs"][lr][k], again, ns["EVERY"], cross_cpu_rel(int(b))), (b, lr, k)
 
 
 @pytest.fixture(scope="module")
