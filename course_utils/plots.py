@@ -56,8 +56,10 @@ COURSE_STYLE = {
 
 # A figure's PNG is drawn at SHARPNESS times the resolution it is shown at, so a slide can enlarge it.
 SHARPNESS = 2
-# The PNG text chunk that records the smallest text of a figure, in pixels of the PNG as stored.
+# The PNG text chunks a figure records: its smallest text, in pixels of the PNG as stored, and how many
+# plotted points a legend hides (absent: none).
 SMALLEST_TEXT_KEY = "course:smallest-text-px"
+LEGEND_COVERS_KEY = "course:legend-covers-points"
 
 
 def use_course_style() -> None:
@@ -118,10 +120,7 @@ def figure_png(fig: Figure) -> tuple[bytes, dict] | None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi * SHARPNESS, bbox_inches="tight",
                 facecolor=fig.get_facecolor(), edgecolor=fig.get_edgecolor())
-    png = buffer.getvalue()
-    points = smallest_text_points(fig)
-    if points is not None:
-        png = _with_text_chunk(png, SMALLEST_TEXT_KEY, f"{points * dpi * SHARPNESS / 72:.2f}")
+    png = _with_smallest_text(buffer.getvalue(), fig, dpi * SHARPNESS)
     covered = legend_covers(fig)
     if covered:
         png = _with_text_chunk(png, LEGEND_COVERS_KEY, str(covered))
@@ -176,10 +175,7 @@ def canvas_picture(fig: Figure):
     pixels = np.asarray(fig.canvas.buffer_rgba())
     buffer = io.BytesIO()
     PILImage.fromarray(pixels).save(buffer, format="png", compress_level=1)   # fast: a slider waits for it
-    png = buffer.getvalue()
-    points = smallest_text_points(fig)
-    if points is not None:
-        png = _with_text_chunk(png, SMALLEST_TEXT_KEY, f"{points * fig.dpi / 72:.2f}")
+    png = _with_smallest_text(buffer.getvalue(), fig, fig.dpi)
     scale = fig.dpi / mpl.rcParams["figure.dpi"]
     return Image(data=png, format="png", width=round(pixels.shape[1] / scale), height=round(pixels.shape[0] / scale))
 
@@ -191,17 +187,23 @@ def png_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
-def smallest_text_px(png: bytes) -> float | None:
-    """The smallest text's height in pixels of ``png``, as `figure_png` recorded it (None: not recorded)."""
-    pos = 8
+def png_text(png: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG image as {key: value}, e.g. what `figure_png` recorded."""
+    png_size(png)   # checks that these are a PNG's bytes
+    found, pos = {}, 8
     while pos + 8 <= len(png):
         length, kind = struct.unpack(">I4s", png[pos:pos + 8])
         if kind == b"tEXt":
             key, _, value = png[pos + 8:pos + 8 + length].partition(b"\0")
-            if key.decode("latin-1") == SMALLEST_TEXT_KEY:
-                return float(value)
+            found[key.decode("latin-1")] = value.decode("latin-1")
         pos += 12 + length
-    return None
+    return found
+
+
+def smallest_text_px(png: bytes) -> float | None:
+    """The smallest text's height in pixels of ``png``, as `figure_png` recorded it (None: not recorded)."""
+    value = png_text(png).get(SMALLEST_TEXT_KEY)
+    return None if value is None else float(value)
 
 
 def legend_covers(fig: Figure) -> int:
@@ -217,39 +219,38 @@ def legend_covers(fig: Figure) -> int:
     >>> plt.close(fig)
     """
     import numpy as np
-    from matplotlib.collections import Collection
-    from matplotlib.lines import Line2D
+    from matplotlib.legend import Legend
 
     count = 0
     for ax in fig.axes:
-        legends = [leg for leg in [ax.get_legend(), *[c for c in ax.get_children() if c.__class__.__name__ == "Legend"]]
-                   if leg is not None and leg.get_visible()]
-        boxes = {id(leg): leg.get_window_extent() for leg in legends}
+        boxes = [c.get_window_extent() for c in ax.get_children() if isinstance(c, Legend) and c.get_visible()]
         if not boxes:
             continue
         points = []
         for line in ax.get_lines():
-            if line.get_visible() and isinstance(line, Line2D) and len(line.get_xydata()):
+            if line.get_visible() and len(line.get_xydata()):
                 xy = line.get_transform().transform(np.asarray(line.get_xydata(), float))
                 if line.get_linestyle() not in ("None", "", " ") and 1 < len(xy) < 500:   # the segments too
                     steps = np.linspace(0, 1, 12)[:, None, None]
                     xy = (xy[:-1] + steps * (xy[1:] - xy[:-1])).reshape(-1, 2)
                 points.append(xy)
         for coll in ax.collections:
-            if isinstance(coll, Collection) and coll.get_visible() and len(coll.get_offsets()):
+            if coll.get_visible() and len(coll.get_offsets()):
                 points.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)))
         if not points:
             continue
         xy = np.concatenate(points)
         xy = xy[np.isfinite(xy).all(axis=1)]
-        for box in boxes.values():
+        for box in boxes:
             inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
             count += int(inside.sum())
     return count
 
 
-# The PNG text chunk that says how many plotted points a legend hides (absent: none).
-LEGEND_COVERS_KEY = "course:legend-covers-points"
+def _with_smallest_text(png: bytes, fig: Figure, dpi: float) -> bytes:
+    """``png``, drawn from ``fig`` at ``dpi``, with the height of the figure's smallest text recorded."""
+    points = smallest_text_points(fig)
+    return png if points is None else _with_text_chunk(png, SMALLEST_TEXT_KEY, f"{points * dpi / 72:.2f}")
 
 
 def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:

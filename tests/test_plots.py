@@ -139,3 +139,34 @@ def test_canvas_picture_shows_the_blitted_canvas_at_the_notebooks_size(course_st
     assert not blue_near(0.25, 0.25) and not blue_near(0.75, 0.75)
     with pytest.raises(TypeError, match="fig must be a matplotlib Figure"):
         plots.canvas_picture(None)
+
+
+def test_png_text_reads_every_record_and_refuses_other_bytes(course_style):
+    fig, ax = plt.subplots()
+    ax.plot(range(10), label="a line")
+    ax.plot([0, 9], [8.5, 8.5], label="under the legend")
+    ax.legend(loc="upper left")
+    png, _ = plots.figure_png(fig)
+    records = plots.png_text(png)
+    assert float(records[plots.SMALLEST_TEXT_KEY]) == plots.smallest_text_px(png)
+    assert int(records[plots.LEGEND_COVERS_KEY]) == plots.legend_covers(fig) > 0
+    with pytest.raises(ValueError, match="png must be the bytes of a PNG image"):
+        plots.png_text(b"not a png at all, but long enough")
+
+
+def test_no_stored_figure_hides_its_data_under_its_legend():
+    """Every figure a notebook stores was drawn by the course style; none records a legend over its data."""
+    import base64
+    import json
+    from pathlib import Path
+
+    covered, figures = [], 0
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
+        for k, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    figures += 1
+                    records = plots.png_text(base64.b64decode(output["data"]["image/png"]))
+                    if plots.LEGEND_COVERS_KEY in records:
+                        covered.append((path.name, k, records[plots.LEGEND_COVERS_KEY]))
+    assert figures >= 50 and not covered, covered

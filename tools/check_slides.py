@@ -330,10 +330,9 @@ def figure_text_px(src: str, px_per_pixel: float) -> float | None:
     None for a picture that records none (not drawn by the course's figure style)."""
     if not src.startswith("data:image/png;base64,"):
         return None
-    key = src[-64:] + str(len(src))
-    if key not in _SMALLEST:
-        _SMALLEST[key] = plots.smallest_text_px(base64.b64decode(src.split(",", 1)[1]))
-    stored = _SMALLEST[key]
+    if src not in _SMALLEST:   # a figure is measured again at every size: decode it once
+        _SMALLEST[src] = plots.smallest_text_px(base64.b64decode(src.split(",", 1)[1]))
+    stored = _SMALLEST[src]
     return None if stored is None else round(stored * px_per_pixel, 1)
 
 
